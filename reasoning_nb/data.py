@@ -170,6 +170,7 @@ def _jsonl_rows(path):
 def _json_rows(path):
     "Yield `(path, item number, row)` from a `.json` file holding a list of objects."
     try: data = json.loads(Path(path).read_bytes().decode('utf-8-sig'))
+    except UnicodeDecodeError: yield path, 1, _Bad('file', 'not valid UTF-8'); return
     except json.JSONDecodeError as e:
         if e.msg == 'Extra data': yield from _jsonl_rows(path); return  # JSON lines named .json
         if not e.doc.strip(): yield path, 1, _Bad('file', 'empty file: no records'); return

@@ -548,14 +548,16 @@ def _events(seq, loop):
     seq.emit = lambda ev: loop.call_soon_threadsafe(q.put_nowait, ev)
     return q
 
-async def _next_event(q, request, deadline):
-    "The next engine event; ('gone',) if the client left, ('timeout',) past the deadline."
+async def _next_event(q, request, deadline, every=0.1):
+    "The next engine event; ('gone',) if the client left (checked every `every` s), ('timeout',) past the deadline."
     while True:
-        left = deadline - time.perf_counter()
-        if left <= 0: return ('timeout',)
-        try: return await asyncio.wait_for(q.get(), min(left, 0.1))
-        except asyncio.TimeoutError:
+        now = time.perf_counter()
+        if now >= deadline: return ('timeout',)
+        if now - getattr(request.state, 'checked', 0) > every:
+            request.state.checked = now
             if await request.is_disconnected(): return ('gone',)
+        try: return await asyncio.wait_for(q.get(), min(deadline - now, every))
+        except asyncio.TimeoutError: pass
 
 # %% ../nbs/04_serve.ipynb
 async def _complete(app, seq, q, request, rid):
