@@ -17,7 +17,8 @@ def main():
     p.add_argument('--mode', default='on')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--max-new-tokens', type=int, default=64)
-    p.add_argument('--threads', type=int, default=int(os.environ.get('OMP_NUM_THREADS', 2)))
+    p.add_argument('--threads', type=int, default=int(os.environ.get('OMP_NUM_THREADS', 1)),
+                   help='torch threads (default 1: stable timings on a shared machine; more threads favour batching further)')
     a = p.parse_args()
     import torch
     torch.set_num_threads(a.threads)

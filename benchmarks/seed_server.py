@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from transformers import TextIteratorStreamer
 
-from reasoning_nb.serve import encode_prompt, load_for_serving
+from reasoning_nb.serve import cpu_threads, encode_prompt, load_for_serving
 
 
 def create_seed_app(model, tok):
@@ -61,5 +61,7 @@ if __name__ == '__main__':
     p.add_argument('--model', required=True)
     p.add_argument('--host', default='127.0.0.1')
     p.add_argument('--port', type=int, default=8001)
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (same default as reasoning-nb serve)')
     a = p.parse_args()
+    torch.set_num_threads(cpu_threads(a.threads))  # same as ours: the comparison is about batching, not threads
     uvicorn.run(create_seed_app(*load_for_serving(a.model)), host=a.host, port=a.port, log_level='warning')

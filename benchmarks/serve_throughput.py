@@ -24,7 +24,7 @@ def _prompts(n, seed=0):
 
 async def _one(client, url, prompt, max_tokens):
     "Stream one request; returns (ttft, latency, generated tokens)."
-    body = {'model': 'm', 'messages': [{'role': 'user', 'content': prompt}], 'max_tokens': max_tokens, 'stream': True,
+    body = {'messages': [{'role': 'user', 'content': prompt}], 'max_tokens': max_tokens, 'stream': True,
             'stream_options': {'include_usage': True}, 'ignore_eos': True, 'temperature': 0}
     t0, ttft, tokens = time.perf_counter(), None, 0
     async with client.stream('POST', url + '/v1/chat/completions', json=body) as r:

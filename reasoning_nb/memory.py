@@ -18,12 +18,12 @@ def configs_dir():
     return Path(reasoning_nb.__file__).parent/'assets'/'configs'
 
 def _tiny_dir():
-    "Directory of the built tiny base, or None while lesson 00b has not built it."
+    "Directory of the already built tiny base (shipped or cached), or None: never starts a build."
     try:
         from reasoning_nb import models
-        p = Path(models.tiny_path())
-        return p if (p/'config.json').exists() else None
+        dirs = [models.ASSETS/'tiny', models._cache_dir()/'tiny']
     except Exception: return None
+    return next((Path(d) for d in dirs if (Path(d)/'config.json').exists()), None)
 
 def load_config(config_or_name):
     "A transformers config from a config object, a preset name, a local path or a hub id."

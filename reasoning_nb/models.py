@@ -116,7 +116,7 @@ def _step_loss(model, seqs, pad_id, chunks=4):
         loss.backward(); total += loss.item()
     return total
 
-def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=3e-3, warmup:int=20, threads:int=2,
+def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=3e-3, warmup:int=20, threads:int=1,
                log_every:int=50, verbose:bool=True) -> Path:
     "Build the tiny instruct base (tokenizer + LlamaForCausalLM, ~1.1M params) deterministically into `out_dir`."
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -271,7 +271,8 @@ def generate(model, tokenizer, conversations, max_new_tokens:int=256, do_sample:
 # %% ../nbs/00b_models.ipynb
 def plain_generate(model, tokenizer, prompts, max_new_tokens:int=64) -> list:
     "Greedy continuations of raw text `prompts` (no chat template), up to the end-of-text token."
-    tokenizer.padding_side, old = 'left', tokenizer.padding_side
+    old = tokenizer.padding_side
+    tokenizer.padding_side = 'left'
     try:
         enc = tokenizer(prompts, return_tensors='pt', padding=True, add_special_tokens=False).to(model.device)
         stop = tokenizer.convert_tokens_to_ids('<|endoftext|>')

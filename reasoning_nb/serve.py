@@ -6,7 +6,7 @@
 __all__ = ['EMPTY_THINK', 'APIError', 'error_json', 'ChatRequest', 'parse_request', 'thinking_signals', 'auto_thinking',
            'thinking_mode', 'chat_messages', 'encode_prompt', 'ThinkingParser', 'IncrementalDecoder', 'Sequence',
            'sample_token', 'context_length', 'BatchEngine', 'ServerMetrics', 'completion_json', 'chunk_json', 'prepare',
-           'create_app', 'load_for_serving', 'add_cli', 'run_serve', 'free_port', 'ServerProcess']
+           'create_app', 'load_for_serving', 'add_cli', 'cpu_threads', 'run_serve', 'free_port', 'ServerProcess']
 
 # %% ../nbs/04_serve.ipynb
 import argparse, asyncio, json, math, os, re, socket, subprocess, sys, threading, time, uuid
@@ -261,7 +261,7 @@ class Sequence:
     thinking: bool = True
     budget: int | None = None
     ignore_eos: bool = False            # vLLM's extension: generate exactly max_tokens (benchmarks, tests)
-    emit: object = None                 # called from the engine thread with ('delta', r, c) and ('done', reason)
+    sink: object = None                 # (event loop, asyncio.Queue) receiving ('delta', r, c) and ('done', reason)
     id: int = field(default_factory=lambda: next(_seq_ids))
     out: list = field(default_factory=list)
     n_reasoning: int = 0
@@ -303,13 +303,14 @@ def _keep_rows(cache, mask, idx):
 
 # %% ../nbs/04_serve.ipynb
 def sample_token(logits, temperature=0.0, top_p=1.0, generator=None) -> int:
-    "Greedy for temperature 0, else nucleus sampling from `logits` (1-D)."
-    if temperature <= 0: return int(logits.argmax())
+    "Greedy for temperature 0 (or top_p 0), else nucleus sampling from `logits` (1-D); the top token always stays."
+    if temperature < 1e-4 or top_p <= 0: return int(logits.argmax())
     probs = torch.softmax(logits.float() / temperature, -1)
     if top_p < 1:
         p, i = probs.sort(descending=True)
-        p[(p.cumsum(0) - p) >= top_p] = 0
-        probs = torch.zeros_like(probs).scatter_(0, i, p)
+        drop = (p.cumsum(0) - p) >= top_p
+        drop[0] = False
+        probs = torch.zeros_like(probs).scatter_(0, i, p.masked_fill(drop, 0))
     return int(torch.multinomial(probs, 1, generator=generator))
 
 # %% ../nbs/04_serve.ipynb
@@ -339,6 +340,7 @@ class BatchEngine:
         self.waiting, self.running, self.cache, self.mask = deque(), [], None, None
         self.lock, self.wake, self.closed, self.thread = threading.Lock(), threading.Event(), False, None
         self.steps = self.decoded_tokens = 0
+        self.outbox = []
 
     def start(self):
         "Start the engine thread."
@@ -379,8 +381,8 @@ def _finish(self, seq, reason):
     if seq.finish_reason: return
     seq.finish_reason = reason
     r, c = seq.parser.flush()
-    if seq.emit and (r or c): seq.emit(('delta', r, c))
-    if seq.emit: seq.emit(('done', reason))
+    if r or c: self._send(seq, ('delta', r, c))
+    self._send(seq, ('done', reason))
 
 def _accept(self, seq, tok):
     "Record one generated token: detokenize, split thinking/answer, count, apply budget and stop rules."
@@ -390,7 +392,7 @@ def _accept(self, seq, tok):
     before = seq.parser.state
     r, c = seq.parser.feed(seq.decoder.add(tok))
     if before != 'answer' and (seq.parser.state == 'think' or before == 'think'): seq.n_reasoning += 1
-    if seq.emit and (r or c): seq.emit(('delta', r, c))
+    if r or c: self._send(seq, ('delta', r, c))
     if seq.parser.state == 'think' and seq.budget is not None and seq.n_reasoning > seq.budget and not seq.forced:
         seq.forced = list(self.close_ids)      # budget forcing: end the thinking, let the model answer
     if seq.parser.stopped: self._finish(seq, 'stop')
@@ -403,7 +405,23 @@ def _next_token(self, seq, logits):
     if seq.seed is not None and seq.gen is None: seq.gen = torch.Generator().manual_seed(seq.seed)
     return sample_token(logits, seq.temperature, seq.top_p, seq.gen)
 
+def _send(self, seq, ev):
+    "Queue an event for `seq`'s consumer; `_deliver` hands them over once per step."
+    if seq.sink: self.outbox.append((seq.sink, ev))
+
+def _deliver(self):
+    "Hand this step's events to their event loops: one thread-safe call per loop and step, not per token."
+    out, self.outbox, by_loop = self.outbox, [], {}
+    for (loop, q), ev in out: by_loop.setdefault(loop, []).append((q, ev))
+    for loop, items in by_loop.items():
+        try: loop.call_soon_threadsafe(_put_all, items)
+        except RuntimeError: pass   # that event loop has closed (server shutting down)
+
+def _put_all(items):
+    for q, ev in items: q.put_nowait(ev)
+
 BatchEngine._finish, BatchEngine._accept, BatchEngine._next_token = _finish, _accept, _next_token
+BatchEngine._send, BatchEngine._deliver = _send, _deliver
 
 # %% ../nbs/04_serve.ipynb
 @torch.no_grad()
@@ -414,7 +432,7 @@ def _prefill(self, seqs):
     mask = torch.tensor([[0] * (n - len(s.prompt)) + [1] * len(s.prompt) for s in seqs], device=self.device)
     out = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0), use_cache=True)
     logits = out.logits[:, -1].float().cpu()
-    for i, s in enumerate(seqs): s.pos = len(s.prompt); self._accept(s, self._next_token(s, logits[i]))
+    for i, s in enumerate(seqs): s.pos = len(s.prompt); self._advance(s, logits[i])
     return out.cache, mask
 
 @torch.no_grad()
@@ -427,10 +445,16 @@ def _decode(self):
     self.cache, logits = out.cache, out.logits[:, -1].float().cpu()
     for i, s in enumerate(self.running):
         s.pos += 1
-        if not s.finish_reason: self._accept(s, self._next_token(s, logits[i]))
+        if not s.finish_reason: self._advance(s, logits[i])
     self.steps += 1
 
-BatchEngine._prefill, BatchEngine._decode = _prefill, _decode
+def _advance(self, seq, logits):
+    "Pick and record `seq`'s next token; a failure ends this request only, not the batch."
+    try: self._accept(seq, self._next_token(seq, logits))
+    except Exception as e:
+        print(f'request failed: {e!r}', file=sys.stderr); self._finish(seq, 'error')
+
+BatchEngine._prefill, BatchEngine._decode, BatchEngine._advance = _prefill, _decode, _advance
 
 # %% ../nbs/04_serve.ipynb
 def _admit(self):
@@ -440,7 +464,11 @@ def _admit(self):
     for s in [s for s in new if s.cancelled]: self._finish(s, 'abort')
     new = [s for s in new if not s.cancelled]
     if not new: return
-    cache, mask = self._prefill(new)
+    try: cache, mask = self._prefill(new)
+    except Exception as e:  # a prompt the model cannot run fails alone; the running batch is untouched
+        print(f'prefill failed: {e!r}', file=sys.stderr)
+        for s in new: self._finish(s, 'error')
+        return
     if self.running: self.cache, self.mask = _join_caches(self.cache, self.mask, cache, mask)
     else: self.cache, self.mask = cache, mask
     self.running += new
@@ -460,13 +488,15 @@ def _loop(self):
     while not self.closed:
         try:
             self._evict(); self._admit(); self._evict()
-            if self.running: self._decode()
-            else: self.wake.wait(0.5); self.wake.clear()
+            if self.running: self._decode(); self._deliver()
+            else: self._deliver(); self.wake.wait(0.5); self.wake.clear()
         except Exception as e:  # keep serving: fail the batch, not the process
             print(f'engine step failed: {e!r}', file=sys.stderr)
             for s in self.running: self._finish(s, 'error')
             self.running, self.cache, self.mask = [], None, None
+            self._deliver()
     for s in self.running + list(self.waiting): self._finish(s, 'abort')
+    self._deliver()
 
 BatchEngine._admit, BatchEngine._evict, BatchEngine._loop = _admit, _evict, _loop
 
@@ -538,14 +568,15 @@ async def _read_json(request: Request, limit: int):
 
 def _check_key(request: Request, api_key):
     "401 unless `Authorization: Bearer <api_key>` matches (when a key is set)."
-    if api_key and request.headers.get('authorization', '') != f'Bearer {api_key}':
+    import hmac
+    if api_key and not hmac.compare_digest(request.headers.get('authorization', '').encode(), f'Bearer {api_key}'.encode()):
         raise APIError(401, 'missing or invalid API key', 'authentication_error', None, 'invalid_api_key')
 
 # %% ../nbs/04_serve.ipynb
 def _events(seq, loop):
     "Attach an asyncio queue to `seq` that the engine thread fills; returns the queue."
     q = asyncio.Queue()
-    seq.emit = lambda ev: loop.call_soon_threadsafe(q.put_nowait, ev)
+    seq.sink = (loop, q)
     return q
 
 async def _next_event(q, request, deadline, every=0.1):
@@ -588,7 +619,10 @@ async def _stream(app, seq, q, request, rid, include_usage):
         yield _sse(chunk_json(rid, name, {'role': 'assistant', 'content': ''}))
         while True:
             ev = await _next_event(q, request, seq.t_submit + st.timeout)
-            if ev[0] == 'delta': yield _sse(chunk_json(rid, name, _delta(ev[1], ev[2]))); continue
+            if ev[0] == 'delta':   # a slow reader gets the tokens that queued up meanwhile in one chunk
+                r, c = [ev[1]], [ev[2]]
+                while not q.empty() and q._queue[0][0] == 'delta': _, r1, c1 = q.get_nowait(); r.append(r1); c.append(c1)
+                yield _sse(chunk_json(rid, name, _delta(''.join(r), ''.join(c)))); continue
             if ev[0] in ('gone', 'timeout'):
                 st.engine.cancel(seq)
                 if ev[0] == 'gone': return
@@ -609,7 +643,8 @@ def prepare(app, req: ChatRequest) -> Sequence:
     if req.model not in (None, '', st.model_name):
         raise APIError(404, f"model '{req.model}' does not exist; this server serves '{st.model_name}'", 'invalid_request_error', 'model', 'model_not_found')
     think = thinking_mode(req, st.default_thinking)
-    prompt = encode_prompt(st.tokenizer, req.messages, think)
+    try: prompt = encode_prompt(st.tokenizer, req.messages, think)
+    except Exception as e: raise _bad(f'the chat template rejected these messages: {e}', 'messages')
     room = st.engine.ctx - len(prompt)
     if room < 1: raise _bad(f'the prompt has {len(prompt)} tokens; the context is {st.engine.ctx}', 'messages')
     if req.max_tokens is not None and req.max_tokens > room:
@@ -719,11 +754,17 @@ def add_cli(p: argparse.ArgumentParser):
     p.add_argument('--thinking', choices=['on', 'off', 'auto'], default='on', help='default when a request does not say')
     p.add_argument('--timeout', type=float, default=300.0, help='per-request timeout in seconds')
     p.add_argument('--max-tokens', type=int, default=1024, help='default max_tokens')
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: all cores but one, for the event loop)')
     p.set_defaults(func=run_serve)
+
+def cpu_threads(n=None) -> int:
+    "Torch CPU threads for serving: `n`, else all cores but one (OpenMP threads spinning on every core starve the event loop)."
+    return n or max(1, (os.cpu_count() or 2) - 1)
 
 def run_serve(args) -> int:
     "Load the model and serve it with uvicorn until interrupted."
     import uvicorn
+    torch.set_num_threads(cpu_threads(args.threads))
     if args.max_concurrency < 1 or args.max_queue < 0: raise ValueError('--max-concurrency must be >= 1 and --max-queue >= 0')
     model, tok = load_for_serving(args.model)
     app = create_app(model, tok, args.served_model_name or _served_name(args.model), args.api_key, args.max_concurrency,

@@ -5,7 +5,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 def _run(*args, timeout=600):
-    env = {**os.environ, 'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''), 'OMP_NUM_THREADS': '2'}
+    env = {**os.environ, 'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''), 'MPLBACKEND': 'Agg',
+           'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}  # one thread: a shared 2-core machine thrashes with more
     return subprocess.run([sys.executable, '-m', 'reasoning_nb', *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 def test_eval_help():
