@@ -36,11 +36,15 @@ def _chat_prefix(messages) -> str:
 
 # %% ../nbs/00b_models.ipynb
 def _tokenizer_corpus(seed=0, n=4000):
-    "Text the tokenizer learns its merges from: the bundled sample plus the base model's own mix."
-    rows = [json.loads(l) for l in (ASSETS/'sample.jsonl').read_text(encoding='utf-8').splitlines()]
-    texts = [m['content'] for r in rows for m in r['input']] + [r['output'] for r in rows]
-    texts += ['system', 'user', 'assistant', SYSTEM_OFF, 'detailed thinking on', *NEUTRAL_SYSTEMS]
-    rng = random.Random(seed)
+    "Text the tokenizer learns its merges from: every task generator's output and the base model's own mix."
+    rng = random.Random(f'tokenizer:{seed}')
+    texts = ['system', 'user', 'assistant', SYSTEM_OFF, 'detailed thinking on', *NEUTRAL_SYSTEMS]
+    for f in [g for gs in TASKS.values() for g in gs]:
+        for _ in range(300):
+            q, lines, ans = f(rng); texts += [q, '\n'.join(lines), ans]
+    for _ in range(1000):
+        a, b = training_pair(rng, rng.choice((2, 3)))
+        texts += [addition_question(a, b), '\n'.join(addition_trace(a, b)), str(a + b)]
     return texts + [p + t for p, t, _ in (_base_example(rng) for _ in range(n))]
 
 def build_tokenizer(texts, vocab_size:int=400):

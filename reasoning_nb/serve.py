@@ -606,7 +606,7 @@ async def _complete(app, seq, q, request, rid):
         if not seq.finish_reason: st.engine.cancel(seq)
         st.metrics.observe(seq)
     if seq.finish_reason == 'error': raise APIError(503, 'generation failed, retry', 'server_error', None, 'engine_error')
-    reasoning = ''.join(rs).strip() if seq.n_reasoning or any(rs) else None
+    reasoning = ''.join(rs).strip() or None   # no thinking text (off, or an empty think block): None
     return JSONResponse(completion_json(seq, rid, st.model_name, reasoning, ''.join(cs)))
 
 # %% ../nbs/04_serve.ipynb
@@ -765,6 +765,7 @@ def run_serve(args) -> int:
     "Load the model and serve it with uvicorn until interrupted."
     import uvicorn
     torch.set_num_threads(cpu_threads(args.threads))
+    if os.environ.get('SWI'): sys.setswitchinterval(float(os.environ['SWI']))
     if args.max_concurrency < 1 or args.max_queue < 0: raise ValueError('--max-concurrency must be >= 1 and --max-queue >= 0')
     model, tok = load_for_serving(args.model)
     app = create_app(model, tok, args.served_model_name or _served_name(args.model), args.api_key, args.max_concurrency,

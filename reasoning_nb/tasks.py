@@ -172,15 +172,21 @@ def _multi_turn(rng, category, fs, on):
 def _addition_turn(rng):
     a, b = training_pair(rng); return addition_question(a, b), addition_trace(a, b), str(a + b)
 
-def sample_records(seed:int=0, n_add:int=4000, on_ratio:float=0.7, n_other:int=100) -> list:
-    "The bundled dataset as a list of records: `n_add` distinct 3-digit additions plus `n_other` rows per other category."
-    rng, seen, recs = random.Random(seed), set(), []
-    while len(seen) < n_add:
-        a, b = training_pair(rng)
+def _additions(rng, n, digits, on_ratio):
+    "`n` distinct non-reserved `digits`-digit addition records, the first `on_ratio` share in on mode."
+    seen, recs = set(), []
+    while len(seen) < n:
+        a, b = training_pair(rng, digits)
         if (a, b) in seen: continue
         seen.add((a, b))
-        on = len(seen) <= round(n_add * on_ratio)
+        on = len(seen) <= round(n * on_ratio)
         recs.append(addition_record(a, b, 'on' if on else 'off', **_meta(rng, 'math', on)))
+    return recs
+
+def sample_records(seed:int=0, n_add:int=4000, n_add2:int=1000, on_ratio:float=0.7, n_other:int=100) -> list:
+    "The bundled dataset: `n_add` 3-digit and `n_add2` 2-digit distinct additions, `n_other` rows per other category."
+    rng = random.Random(seed)
+    recs = _additions(rng, n_add, 3, on_ratio) + _additions(rng, n_add2, 2, on_ratio)
     for i in range(40):  # multi-turn math: follow-up additions
         recs.append(_multi_turn(rng, 'math', [_addition_turn], on=i % 10 < 7))
     for cat, fs in TASKS.items():

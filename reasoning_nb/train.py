@@ -16,7 +16,7 @@ from transformers import (Trainer, TrainingArguments, TrainerCallback, DataColla
                           AttentionInterface, AutoModelForCausalLM, AutoTokenizer)
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from .data import encode, strip_thinking, load_records, sample_path
-from .models import load_model, tiny_path
+from .models import load_model, tiny_path, _cache_dir
 
 # %% ../nbs/01_train.ipynb
 @dataclass
@@ -263,12 +263,7 @@ def _trim_metrics(path, step):
 # %% ../nbs/01_train.ipynb
 def _prepare(cfg, data):
     "Load the base model and build the train/validation examples for `cfg`."
-    kw = {}
-    if cfg.quant == '4bit':
-        from transformers import BitsAndBytesConfig
-        kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
-                                                       bnb_4bit_compute_dtype=torch.bfloat16)
-    model, tok = load_model(cfg.model, **kw)
+    model, tok = load_model(cfg.model, quantize=cfg.quant or False)  # False: not even a preset's default 4-bit
     mixed = mix_on_off(load_records(data), cfg.on_ratio, seed=cfg.seed)
     examples, dropped = encode_records(mixed, tok, cfg.max_length)
     if len(examples) <= cfg.val_size: raise ValueError(f"{data}: only {len(examples)} usable samples, need more than val_size={cfg.val_size}")
@@ -318,7 +313,7 @@ def _base_and_adapter(run_dir):
     run_dir = Path(run_dir)
     if not (run_dir / 'adapter').exists(): raise FileNotFoundError(f"{run_dir}: no adapter/ (not a finished training run)")
     cfg = json.loads((run_dir / 'config.json').read_text())['config']
-    base, tok = load_model(cfg['model'])
+    base, tok = load_model(cfg['model'], quantize=False)  # merge into full-precision weights, never into 4-bit
     model = PeftModel.from_pretrained(base, run_dir / 'adapter').merge_and_unload()
     model.config.use_cache = True; model.set_attn_implementation('sdpa')
     return model.eval(), tok
@@ -338,11 +333,6 @@ def export_merged(run_dir):
     return dest
 
 # %% ../nbs/01_train.ipynb
-def _cache_dir():
-    "reasoning_nb's user cache directory ($REASONING_NB_CACHE, else ~/.cache/reasoning_nb)."
-    d = os.environ.get('REASONING_NB_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'reasoning_nb'
-    return Path(d)
-
 def _digest(*paths):
     "Short sha256 of files' contents."
     h = hashlib.sha256()
