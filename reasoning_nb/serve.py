@@ -353,7 +353,7 @@ class BatchEngine:
         if self.thread: self.thread.join(10)
 
 # %% ../nbs/04_serve.ipynb
-@torch.no_grad()
+@torch.inference_mode()
 def _submit(self, seq: Sequence) -> Sequence:
     "Queue `seq`; raises a 429 `APIError` when running + waiting requests fill the queue."
     with self.lock:
@@ -424,7 +424,7 @@ BatchEngine._finish, BatchEngine._accept, BatchEngine._next_token = _finish, _ac
 BatchEngine._send, BatchEngine._deliver = _send, _deliver
 
 # %% ../nbs/04_serve.ipynb
-@torch.no_grad()
+@torch.inference_mode()
 def _prefill(self, seqs):
     "Run the prompts of newly admitted `seqs` as one left-padded batch; sample their first tokens."
     n = max(len(s.prompt) for s in seqs)
@@ -435,7 +435,7 @@ def _prefill(self, seqs):
     for i, s in enumerate(seqs): s.pos = len(s.prompt); self._advance(s, logits[i])
     return out.cache, mask
 
-@torch.no_grad()
+@torch.inference_mode()
 def _decode(self):
     "One forward pass for every running row: feed each row's last token, sample the next."
     ids = torch.tensor([[s.out[-1] if s.out else self.pad_id] for s in self.running], device=self.device)
@@ -582,6 +582,7 @@ def _events(seq, loop):
 async def _next_event(q, request, deadline, every=0.1):
     "The next engine event; ('gone',) if the client left (checked every `every` s), ('timeout',) past the deadline."
     while True:
+        if not q.empty(): return q.get_nowait()   # fast path: events arrive in batches, one per engine step
         now = time.perf_counter()
         if now >= deadline: return ('timeout',)
         if now - getattr(request.state, 'checked', 0) > every:
@@ -612,9 +613,16 @@ async def _complete(app, seq, q, request, rid):
 # %% ../nbs/04_serve.ipynb
 def _sse(obj) -> str: return f'data: {json.dumps(obj, ensure_ascii=False)}\n\n'
 
+def _delta_sse(head: str, r: str, c: str) -> str:
+    "A text-delta chunk as SSE, formatted from a prepared `head` (the hot path: one per token and stream)."
+    d = ', '.join(([f'"reasoning_content": {json.dumps(r)}, "reasoning": {json.dumps(r)}'] if r else []) + ([f'"content": {json.dumps(c)}'] if c else []))
+    return f'{head}{{{d}}}, "logprobs": null, "finish_reason": null}}]}}\n\n'
+
 async def _stream(app, seq, q, request, rid, include_usage):
     "Server-sent events: a role chunk, one chunk per text delta, a finish chunk, optional usage, `[DONE]`."
     st, name = app.state, app.state.model_name
+    head = _sse(chunk_json(rid, name, {}))
+    head = head[:head.index('"delta": ') + len('"delta": ')]
     try:
         yield _sse(chunk_json(rid, name, {'role': 'assistant', 'content': ''}))
         while True:
@@ -622,7 +630,7 @@ async def _stream(app, seq, q, request, rid, include_usage):
             if ev[0] == 'delta':   # a slow reader gets the tokens that queued up meanwhile in one chunk
                 r, c = [ev[1]], [ev[2]]
                 while not q.empty() and q._queue[0][0] == 'delta': _, r1, c1 = q.get_nowait(); r.append(r1); c.append(c1)
-                yield _sse(chunk_json(rid, name, _delta(''.join(r), ''.join(c)))); continue
+                yield _delta_sse(head, ''.join(r), ''.join(c)); continue
             if ev[0] in ('gone', 'timeout'):
                 st.engine.cancel(seq)
                 if ev[0] == 'gone': return
@@ -765,7 +773,6 @@ def run_serve(args) -> int:
     "Load the model and serve it with uvicorn until interrupted."
     import uvicorn
     torch.set_num_threads(cpu_threads(args.threads))
-    if os.environ.get('SWI'): sys.setswitchinterval(float(os.environ['SWI']))
     if args.max_concurrency < 1 or args.max_queue < 0: raise ValueError('--max-concurrency must be >= 1 and --max-queue >= 0')
     model, tok = load_for_serving(args.model)
     app = create_app(model, tok, args.served_model_name or _served_name(args.model), args.api_key, args.max_concurrency,

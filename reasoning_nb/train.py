@@ -5,7 +5,7 @@
 # %% auto 0
 __all__ = ['PRESETS', 'TrainConfig', 'train_config', 'lora_targets', 'lora_config', 'mix_on_off', 'encode_records', 'sdpa_varlen',
            'pad_batch', 'make_collator', 'supervised_spans', 'in_notebook', 'memory_gib', 'LiveTrainingPlot',
-           'training_args', 'train', 'load_trained', 'export_merged', 'tiny_run', 'add_cli']
+           'training_args', 'train', 'load_trained', 'export_merged', 'micro_base', 'tiny_run', 'add_cli']
 
 # %% ../nbs/01_train.ipynb
 import os, sys, io, json, time, math, random, hashlib, fcntl, shutil, resource, dataclasses
@@ -333,6 +333,19 @@ def export_merged(run_dir):
     return dest
 
 # %% ../nbs/01_train.ipynb
+def micro_base(out_dir, hidden=64, layers=2, seed=0):
+    "Save a random `hidden`-wide, `layers`-deep Llama with the tiny tokenizer to `out_dir` (for fast tests)."
+    from transformers import LlamaConfig, LlamaForCausalLM
+    out_dir = Path(out_dir)
+    if (out_dir / 'model.safetensors').exists(): return out_dir
+    tok = AutoTokenizer.from_pretrained(tiny_path()); torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=False, max_position_embeddings=4096,
+                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
+    LlamaForCausalLM(cfg).save_pretrained(out_dir); tok.save_pretrained(out_dir)
+    return out_dir
+
+# %% ../nbs/01_train.ipynb
 def _digest(*paths):
     "Short sha256 of files' contents."
     h = hashlib.sha256()
@@ -341,7 +354,8 @@ def _digest(*paths):
 
 def tiny_run(cache_dir=None, plot=None, **overrides):
     "Path of a trained tiny-tier run: trained once (file-locked), then reused from the cache."
-    cfg, base = train_config('tiny', **overrides), Path(tiny_path())
+    cfg = train_config('tiny', **overrides)
+    base = Path(cfg.model) if Path(cfg.model).is_dir() else Path(tiny_path())
     key = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
     key += '-' + _digest(sample_path(), *sorted(base.glob('*.safetensors')), base / 'config.json')
     root = Path(cache_dir or _cache_dir()) / 'runs'; root.mkdir(parents=True, exist_ok=True)
@@ -369,12 +383,14 @@ def add_cli(p):
     p.add_argument('--grad-ckpt', action='store_true', default=None, help='gradient checkpointing')
     p.add_argument('--merge', action='store_true', help='also export <out>/merged (safetensors)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--threads', type=int, help='CPU threads for PyTorch (default: its own choice)')
     for k, t in _FLAGS.items(): p.add_argument('--' + k.replace('_', '-'), type=t, default=None)
     p.set_defaults(func=_run_cli)
 
 def _run_cli(args):
     "Run training from parsed CLI `args`; returns the exit code."
     over = {k: getattr(args, k) for k in _FLAGS if getattr(args, k) is not None}
+    if args.threads: torch.set_num_threads(args.threads)
     if not args.pack: over['pack'] = False
     if args.grad_ckpt: over['grad_ckpt'] = True
     if args.data and not Path(args.data).exists() and '/' not in args.data: raise FileNotFoundError(f"no such data: {args.data}")
