@@ -19,7 +19,7 @@ from reasoning_nb.serve import ServerProcess
 
 def _prompts(n, seed=0):
     rng = random.Random(seed)
-    return [f'{rng.randint(100, 999)}+{rng.randint(100, 999)}=?' for _ in range(n)]
+    return [f'What is {rng.randint(100, 999)}+{rng.randint(100, 999)}?' for _ in range(n)]
 
 
 async def _one(client, url, prompt, max_tokens):

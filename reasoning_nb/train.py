@@ -393,7 +393,6 @@ def _run_cli(args):
     if args.threads: torch.set_num_threads(args.threads)
     if not args.pack: over['pack'] = False
     if args.grad_ckpt: over['grad_ckpt'] = True
-    if args.data and not Path(args.data).exists() and '/' not in args.data: raise FileNotFoundError(f"no such data: {args.data}")
     run = train(train_config(args.preset, **over), data=args.data, out=args.out, resume=args.resume, plot=False,
                 merge=args.merge, progress=not args.quiet)
     log = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]

@@ -1,18 +1,18 @@
 """Kill a `reasoning-nb train` run mid-way (SIGKILL after a checkpoint), resume it, check it ends at the planned
-step with the loss and learning rate continuing where they were, not restarting. Uses a 170k-parameter micro base."""
+step with the loss and learning rate continuing where they were, not restarting (an uninterrupted run of the
+same config is the reference). Uses the tiny base with small batches: its loss falls steeply, so a restart would show."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
-from reasoning_nb.train import micro_base
 from reasoning_nb.data import sample_path
 
-STEPS, SAVE = 60, 10
+STEPS, SAVE = 40, 10
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false'}
 
 def _cmd(base, data, out, *extra):
     return [sys.executable, '-m', 'reasoning_nb', 'train', '--model', str(base), '--data', str(data), '--out', str(out),
-            '--max-steps', str(STEPS), '--save-steps', str(SAVE), '--batch-size', '16', '--val-size', '32',
-            '--logging-steps', '1', '--lr', '1e-2', '--warmup-steps', '5', '--threads', '1', '--quiet', *extra]
+            '--max-steps', str(STEPS), '--save-steps', str(SAVE), '--batch-size', '8', '--val-size', '16',
+            '--logging-steps', '1', '--warmup-steps', '5', '--threads', '1', '--quiet', *extra]
 
 def _log(run): return [json.loads(l) for l in (Path(run) / 'metrics.jsonl').read_text().splitlines()]
 def _train(log): return {e['step']: e for e in log if 'loss' in e}
@@ -22,7 +22,7 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp('resume')
     data = d / 'data.jsonl'
     data.write_text(''.join(sample_path().read_text().splitlines(keepends=True)[:800]))
-    return micro_base(d / 'base'), data, d
+    return 'tiny', data, d
 
 def _done(ckpt): return (ckpt / 'trainer_state.json').exists() and any(ckpt.glob('scheduler.pt'))
 
@@ -41,6 +41,7 @@ def test_kill_and_resume(setup):
     assert not (run / 'adapter').exists()
     steps_before = max(_train(_log(run)))
     assert steps_before < STEPS
+    resumed_from = max(int(c.name.split('-')[1]) for c in (run / 'checkpoints').glob('checkpoint-*') if _done(c))
 
     res = subprocess.run(_cmd(base, data, run, '--resume'), env=ENV, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -48,12 +49,11 @@ def test_kill_and_resume(setup):
     log, ref_log = _train(_log(run)), _train(_log(d / 'ref'))
     assert max(log) == STEPS                        # ends at the planned step
     assert sorted(log) == list(range(1, STEPS + 1))  # each step logged once (lines past the checkpoint were trimmed)
-    ckpts = sorted(int(c.name.split('-')[1]) for c in (run / 'checkpoints').glob('checkpoint-*'))
-    assert ckpts[-1] == STEPS
-    # continuing, not restarting: the schedule and the loss pick up where the reference run was at that step
-    first = min(s for s in log if s > SAVE and s > steps_before - (steps_before % SAVE))
-    resumed = min(s for s in log if s > max(c for c in range(0, steps_before + 1, SAVE)))
-    for s in range(resumed, STEPS + 1):
+    assert sorted(int(c.name.split('-')[1]) for c in (run / 'checkpoints').glob('checkpoint-*'))[-1] == STEPS
+    # continuing, not restarting: schedule and loss pick up where the uninterrupted reference run was at that step
+    for s in range(resumed_from + 1, STEPS + 1):
         assert log[s]['learning_rate'] == pytest.approx(ref_log[s]['learning_rate'], rel=1e-6)
-    assert log[resumed]['loss'] < 0.8 * log[1]['loss']
-    assert log[STEPS]['loss'] == pytest.approx(ref_log[STEPS]['loss'], rel=0.05)
+    after = log[resumed_from + 1]['loss']
+    assert after < 0.7 * log[1]['loss'], (after, log[1]['loss'])
+    assert after == pytest.approx(ref_log[resumed_from + 1]['loss'], rel=0.15)
+    assert log[STEPS]['loss'] == pytest.approx(ref_log[STEPS]['loss'], rel=0.15)
