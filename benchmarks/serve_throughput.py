@@ -3,10 +3,11 @@
     python benchmarks/serve_throughput.py                      # the trained tiny model (train.tiny_run())
     python benchmarks/serve_throughput.py --model RUN_OR_PRESET --requests 64 --max-tokens 64
 
-Both servers get the same 64 streamed requests (3-digit additions, thinking on, greedy, `ignore_eos` so every
-request generates exactly `--max-tokens` tokens and both servers do identical work) at concurrency 1, 4, 16
-and 32. Reported per run: aggregate generated tokens/s, p50/p95 time to first token and end-to-end latency;
-then the ours/seed throughput ratio per concurrency (the target is >= 5x at 16). Prints a markdown table.
+Both servers run side by side and get the same 64 streamed requests (3-digit additions, thinking on, greedy,
+`ignore_eos` so every request generates exactly `--max-tokens` tokens and both do identical work) at
+concurrency 1, 4, 16 and 32, each level run on one server then the other. Reported per run: aggregate
+generated tokens/s, p50/p95 time to first token and end-to-end latency; then the ours/seed throughput ratio
+per concurrency (the target is >= 5x at 16). Prints a markdown table.
 Not measured: prompt-heavy workloads (prefill is not chunked here), and real GPU kernels.
 """
 import argparse, asyncio, json, os, random, statistics, sys, time
@@ -22,6 +23,11 @@ def _prompts(n, seed=0):
     return [f'What is {rng.randint(100, 999)}+{rng.randint(100, 999)}?' for _ in range(n)]
 
 
+def _has_text(line):
+    "True for an SSE chunk carrying generated text (thinking or answer)."
+    return line.startswith('data: {') and ('"reasoning_content": "' in line or ('"content": "' in line and '"content": ""' not in line))
+
+
 async def _one(client, url, prompt, max_tokens):
     "Stream one request; returns (ttft, latency, generated tokens)."
     body = {'messages': [{'role': 'user', 'content': prompt}], 'max_tokens': max_tokens, 'stream': True,
@@ -29,12 +35,9 @@ async def _one(client, url, prompt, max_tokens):
     t0, ttft, tokens = time.perf_counter(), None, 0
     async with client.stream('POST', url + '/v1/chat/completions', json=body) as r:
         r.raise_for_status()
-        async for line in r.aiter_lines():
-            if not line.startswith('data: ') or line == 'data: [DONE]': continue
-            ev = json.loads(line[6:])
-            delta = ev['choices'][0]['delta'] if ev.get('choices') else {}
-            if ttft is None and (delta.get('content') or delta.get('reasoning_content')): ttft = time.perf_counter() - t0
-            if ev.get('usage'): tokens = ev['usage']['completion_tokens']
+        async for line in r.aiter_lines():   # parse JSON only where needed: the client shares the CPU with the server
+            if ttft is None and _has_text(line): ttft = time.perf_counter() - t0
+            if '"usage": {' in line: tokens = json.loads(line[6:])['usage']['completion_tokens']
     return ttft or time.perf_counter() - t0, time.perf_counter() - t0, tokens
 
 
@@ -53,11 +56,13 @@ async def run_load(url, prompts, concurrency, max_tokens):
             'ttft_p50': q(ttft, 50), 'ttft_p95': q(ttft, 95), 'lat_p50': q(lat, 50), 'lat_p95': q(lat, 95)}
 
 
-def bench(server_cmd, model, prompts, levels, max_tokens, extra=()):
-    "Start one server, warm it up, run every concurrency level; returns the rows."
-    with ServerProcess(model, *extra, cmd=server_cmd) as srv:
-        asyncio.run(run_load(srv.url, prompts[:4], 2, 8))  # warm-up
-        return [asyncio.run(run_load(srv.url, prompts, c, max_tokens)) for c in levels]
+def bench(servers, prompts, levels, max_tokens):
+    "Warm up, then run each level on every server in turn (load drift on a shared machine hits all alike)."
+    rows = {name: [] for name in servers}
+    for srv in servers.values(): asyncio.run(run_load(srv.url, prompts[:4], 2, 8))
+    for c in levels:
+        for name, srv in servers.items(): rows[name].append(asyncio.run(run_load(srv.url, prompts, c, max_tokens)))
+    return rows
 
 
 def table(seed_rows, our_rows) -> str:
@@ -84,8 +89,10 @@ def main(argv=None):
         a.model = str(tiny_run())
     prompts, levels = _prompts(a.requests), [int(c) for c in a.concurrency.split(',')]
     seed_cmd = [sys.executable, str(Path(__file__).with_name('seed_server.py')), '--model', a.model]
-    seed = bench(seed_cmd, a.model, prompts, levels, a.max_tokens)
-    ours = bench(None, a.model, prompts, levels, a.max_tokens, ('--max-concurrency', max(levels), '--max-queue', 2 * a.requests))
+    with ServerProcess(a.model, cmd=seed_cmd) as seed_srv, \
+         ServerProcess(a.model, '--max-concurrency', max(levels), '--max-queue', 2 * a.requests) as our_srv:
+        rows = bench({'seed': seed_srv, 'ours': our_srv}, prompts, levels, a.max_tokens)
+    seed, ours = rows['seed'], rows['ours']
     print(f'model: {a.model}; {a.requests} requests x {a.max_tokens} tokens; CPU threads: {os.cpu_count()}\n')
     print(table(seed, ours))
     if a.json: Path(a.json).write_text(json.dumps({'seed': seed, 'ours': ours}, indent=1))

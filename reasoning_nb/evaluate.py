@@ -143,15 +143,18 @@ def load_mmlu(subject='all', split='test'):
 
 # %% ../nbs/03_evaluate.ipynb
 def load_task(task, n=200, seed=0):
-    "Items for a task: `tiny-add` (3 digits), `tiny-add-2`, `tiny-add-4`, `tiny-mcq`, `gpqa-diamond`, `gpqa-main`, `mmlu`, or a local JSONL path."
+    "Items for a task: `tiny-add` (3 digits), `tiny-add-2`, `tiny-add-4`, `tiny-add-mix`, `tiny-mcq`, `gpqa-diamond`, `gpqa-main`, `mmlu`, or a local JSONL path."
     from reasoning_nb import tasks
     if task in ('tiny-add', 'tiny-add-2', 'tiny-add-4'):
         items = tasks.heldout_additions(n, digits={'tiny-add': 3, 'tiny-add-2': 2, 'tiny-add-4': 4}[task], seed=seed)
+    elif task == 'tiny-add-mix':  # 2- and 3-digit alternating: two lengths of thinking
+        two, three = tasks.heldout_additions((n + 1) // 2, 2, seed), tasks.heldout_additions(n // 2 + 1, 3, seed)
+        items = [x for pair in zip(two, three) for x in pair][:n]
     elif task == 'tiny-mcq': items = tasks.heldout_addition_mcq(n, seed=seed)
     elif task.startswith('gpqa-'): items = load_gpqa(task[5:], seed)[:n]
     elif task == 'mmlu': items = load_mmlu()[:n]
     elif task.endswith('.jsonl') or Path(task).exists(): items = load_items(task)[:n]
-    else: raise TaskError(f'unknown task {task!r}: use tiny-add, tiny-add-2, tiny-add-4, tiny-mcq, gpqa-diamond, gpqa-main, mmlu or a .jsonl file')
+    else: raise TaskError(f'unknown task {task!r}: use tiny-add, tiny-add-2, tiny-add-4, tiny-add-mix, tiny-mcq, gpqa-diamond, gpqa-main, mmlu or a .jsonl file')
     return [{'id': it.get('id', f'{task}-{i}'), **it} for i, it in enumerate(items)]
 
 # %% ../nbs/03_evaluate.ipynb
@@ -345,7 +348,9 @@ def plot_budget_sweep(rows, title='Accuracy vs thinking budget'):
     x = [r['mean_thinking_tokens'] for r in rows]; y = [100 * r['accuracy'] for r in rows]
     err = [[100 * (r['accuracy'] - r['ci_low']) for r in rows], [100 * (r['ci_high'] - r['accuracy']) for r in rows]]
     ax.errorbar(x, y, yerr=err, marker='o', capsize=3)
-    for r, xi, yi in zip(rows, x, y): ax.annotate('∞' if r['budget'] is None else str(r['budget']), (xi, yi), textcoords='offset points', xytext=(4, -12))
+    labels = collections.defaultdict(list)  # budgets landing on the same point share one label
+    for r, xi, yi in zip(rows, x, y): labels[(round(xi, 1), round(yi, 1))].append('∞' if r['budget'] is None else str(r['budget']))
+    for (xi, yi), ls in labels.items(): ax.annotate('B=' + ', '.join(ls), (xi, yi), textcoords='offset points', xytext=(5, -12), fontsize=8)
     ax.set(xlabel='mean thinking tokens per reply', ylabel='accuracy %', title=title, ylim=(-2, 102))
     fig.tight_layout()
     return fig
@@ -437,7 +442,7 @@ def add_cli(p):
     "Add the `reasoning-nb eval` arguments to parser `p`."
     p.add_argument('--model', required=True, help='training run dir, preset (tiny, qwen2.5-0.5b-instruct, ...), hub id or local dir')
     p.add_argument('--base', help='also evaluate this base model (no system prompt) and compare against it')
-    p.add_argument('--task', default='tiny-add', help='tiny-add, tiny-add-2, tiny-add-4, tiny-mcq, gpqa-diamond, gpqa-main, mmlu, or a .jsonl file')
+    p.add_argument('--task', default='tiny-add', help='tiny-add, tiny-add-2, tiny-add-4, tiny-add-mix, tiny-mcq, gpqa-diamond, gpqa-main, mmlu, or a .jsonl file')
     p.add_argument('--n', type=int, default=200, help='number of items (default 200)')
     p.add_argument('--modes', default='on,off', help='comma list of on, off, none (default on,off)')
     p.add_argument('--budget', default='', help='thinking budgets to sweep, e.g. 0,8,16,32 (unlimited is added)')
@@ -486,13 +491,13 @@ def demo_evaluate(run, n=200, budgets=DEMO_BUDGETS, ks=(1, 3, 5, 9), seed=0):
     from reasoning_nb.models import load_model
     from reasoning_nb.train import load_trained
     (base, btok), (model, tok) = load_model('tiny'), load_trained(run)
-    items = load_task('tiny-add', n, seed)
+    items, mixed = load_task('tiny-add', n, seed), load_task('tiny-add-mix', n, seed)
     kw = dict(max_new_tokens=64, seed=seed)  # a tiny-tier reply needs ~35 tokens; the base may ramble, cut it there
     jobs = [('base', lambda: evaluate(base, btok, items, None, name='base', **kw)),
             ('trained-on', lambda: evaluate(model, tok, items, 'on', name='trained-on', **kw)),
             ('trained-off', lambda: evaluate(model, tok, items, 'off', name='trained-off', **kw))]
     results = {name: job() for name, job in _progress(jobs, 'base / on / off')}
-    sweep = [{**evaluate(model, tok, items, 'on', max_thinking_tokens=b, **kw)['summary'], 'budget': b}
+    sweep = [{**evaluate(model, tok, mixed, 'on', max_thinking_tokens=b, **kw)['summary'], 'budget': b}
              for b in _progress(list(budgets) + [None], 'thinking budgets')]
     votes = vote_curve(model, tok, items, ks, **kw)
     return results, sweep, votes
@@ -509,10 +514,11 @@ def demo_notes(results):
             "writing the columns down, is beyond a ~1M-parameter model, so 'off' is expected to stay near the base: "
             "the LoRA teaches the model to *think*, and the gain comes from the thinking. A drop below the base would mean "
             "the adapter damaged the direct answers; an interval that includes 0 means no measurable change.\n\n"
-            "Thinking budget: the answer is copied out of the column trace, which needs ~27 thinking tokens; a budget "
-            "that cuts the trace short leaves the model without its answer, so accuracy rises in one step once the "
-            "budget covers the whole trace. Self-consistency (k samples at temperature 0.6, majority vote) can only fix "
-            "random errors; the tiny model's errors are mostly systematic, so its curve is nearly flat.\n")
+            "Thinking budget (half 2-digit, half 3-digit items): the answer is copied out of the column trace, ~9 tokens "
+            "a column, so accuracy rises in steps as the budget lets the 2-digit (18 tokens) and then the 3-digit traces "
+            "(27 tokens) finish; a budget of one line can score below no thinking, since the model then answers from a "
+            "trace it knows is incomplete. Self-consistency (k samples at temperature 0.6, majority vote) can only fix "
+            "random errors; where the model is already right, or wrong the same way every time, the curve is flat.\n")
 
 def run_demo(args):
     "`reasoning-nb demo`: base, curation, LoRA training, evaluation, report; prints the table."

@@ -55,6 +55,7 @@ class ChatRequest:
 _ROLES = {'system', 'developer', 'user', 'assistant'}
 
 def _bad(msg, param=None):
+    "A 400 invalid-request error naming `param`."
     return APIError(400, msg, 'invalid_request_error', param, 'invalid_value')
 
 def _number(body, key, lo, hi, default, kind=float):
@@ -87,6 +88,7 @@ def _messages(msgs):
 
 # %% ../nbs/04_serve.ipynb
 def _stop(v):
+    "`stop` as a list of up to 4 non-empty strings."
     if v is None: return []
     v = [v] if isinstance(v, str) else v
     if not isinstance(v, list) or len(v) > 4 or not all(isinstance(s, str) and s for s in v):
@@ -94,6 +96,7 @@ def _stop(v):
     return v
 
 def _flag(body, key):
+    "`body[key]` as a strict boolean (default False)."
     v = body.get(key, False)
     if not isinstance(v, bool): raise _bad(f"'{key}' must be a boolean", key)
     return v
@@ -331,7 +334,7 @@ def context_length(model, tokenizer) -> int:
 # %% ../nbs/04_serve.ipynb
 class BatchEngine:
     "Continuous batching: one background thread steps every running `Sequence` together, one token per forward."
-    def __init__(self, model, tokenizer, max_batch=16, max_queue=64):
+    def __init__(self, model, tokenizer, max_batch=16, max_queue=64, stream_every=4):
         self.model, self.tok, self.max_batch, self.max_queue = model.eval(), tokenizer, max_batch, max_queue
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -340,7 +343,7 @@ class BatchEngine:
         self.waiting, self.running, self.cache, self.mask = deque(), [], None, None
         self.lock, self.wake, self.closed, self.thread = threading.Lock(), threading.Event(), False, None
         self.steps = self.decoded_tokens = 0
-        self.outbox = []
+        self.outbox, self.urgent, self.stream_every = [], False, stream_every
 
     def start(self):
         "Start the engine thread."
@@ -379,14 +382,14 @@ BatchEngine.submit, BatchEngine.cancel = _submit, _cancel
 def _finish(self, seq, reason):
     "Mark `seq` done, flush held-back text and tell its consumer."
     if seq.finish_reason: return
-    seq.finish_reason = reason
+    seq.finish_reason, self.urgent = reason, True
     r, c = seq.parser.flush()
     if r or c: self._send(seq, ('delta', r, c))
     self._send(seq, ('done', reason))
 
 def _accept(self, seq, tok):
     "Record one generated token: detokenize, split thinking/answer, count, apply budget and stop rules."
-    seq.t_first = seq.t_first or time.perf_counter()
+    if seq.t_first is None: seq.t_first, self.urgent = time.perf_counter(), True
     if tok in self.stop_ids and not seq.ignore_eos: return self._finish(seq, 'stop')
     seq.out.append(tok); self.decoded_tokens += 1
     before = seq.parser.state
@@ -411,13 +414,14 @@ def _send(self, seq, ev):
 
 def _deliver(self):
     "Hand this step's events to their event loops: one thread-safe call per loop and step, not per token."
-    out, self.outbox, by_loop = self.outbox, [], {}
+    out, self.outbox, by_loop, self.urgent = self.outbox, [], {}, False
     for (loop, q), ev in out: by_loop.setdefault(loop, []).append((q, ev))
     for loop, items in by_loop.items():
         try: loop.call_soon_threadsafe(_put_all, items)
         except RuntimeError: pass   # that event loop has closed (server shutting down)
 
 def _put_all(items):
+    "Runs on the event loop: put each event on its request's queue."
     for q, ev in items: q.put_nowait(ev)
 
 BatchEngine._finish, BatchEngine._accept, BatchEngine._next_token = _finish, _accept, _next_token
@@ -488,7 +492,9 @@ def _loop(self):
     while not self.closed:
         try:
             self._evict(); self._admit(); self._evict()
-            if self.running: self._decode(); self._deliver()
+            if self.running:
+                self._decode()
+                if self.urgent or len(self.running) <= 4 or self.steps % self.stream_every == 0: self._deliver()
             else: self._deliver(); self.wake.wait(0.5); self.wake.clear()
         except Exception as e:  # keep serving: fail the batch, not the process
             print(f'engine step failed: {e!r}', file=sys.stderr)
@@ -530,6 +536,7 @@ class ServerMetrics:
 
 # %% ../nbs/04_serve.ipynb
 def _usage(seq):
+    "OpenAI usage, with the thinking tokens in `completion_tokens_details`."
     return {'prompt_tokens': len(seq.prompt), 'completion_tokens': len(seq.out), 'total_tokens': len(seq.prompt) + len(seq.out),
             'completion_tokens_details': {'reasoning_tokens': seq.n_reasoning}}
 
@@ -546,13 +553,9 @@ def chunk_json(rid, model_name, delta=None, finish=None, usage=False, seq=None) 
     if usage: return {**c, 'choices': [], 'usage': _usage(seq)}
     return {**c, 'choices': [{'index': 0, 'delta': delta or {}, 'logprobs': None, 'finish_reason': finish}]}
 
-def _oai_reason(r): return {'abort': 'stop', 'error': 'stop', 'timeout': 'length'}.get(r, r)
-
-def _delta(r, c):
-    d = {}
-    if r: d.update(reasoning_content=r, reasoning=r)
-    if c: d['content'] = c
-    return d
+def _oai_reason(r):
+    "Our finish reasons in OpenAI's vocabulary."
+    return {'abort': 'stop', 'error': 'stop', 'timeout': 'length'}.get(r, r)
 
 # %% ../nbs/04_serve.ipynb
 async def _read_json(request: Request, limit: int):
@@ -611,7 +614,9 @@ async def _complete(app, seq, q, request, rid):
     return JSONResponse(completion_json(seq, rid, st.model_name, reasoning, ''.join(cs)))
 
 # %% ../nbs/04_serve.ipynb
-def _sse(obj) -> str: return f'data: {json.dumps(obj, ensure_ascii=False)}\n\n'
+def _sse(obj) -> str:
+    "One server-sent event carrying `obj` as JSON."
+    return f'data: {json.dumps(obj, ensure_ascii=False)}\n\n'
 
 def _delta_sse(head: str, r: str, c: str) -> str:
     "A text-delta chunk as SSE, formatted from a prepared `head` (the hot path: one per token and stream)."
@@ -692,6 +697,7 @@ class _CountResponses:
 
 # %% ../nbs/04_serve.ipynb
 def _install_routes(app):
+    "The endpoints: /health, /metrics, /v1/models, /v1/chat/completions."
     st = app.state
 
     @app.get('/health')
@@ -746,6 +752,7 @@ def load_for_serving(name_or_path: str):
     return load_model(name_or_path)
 
 def _served_name(name_or_path):
+    "The model id clients use: a directory's name, or the preset/hub id as given."
     p = Path(name_or_path)
     return p.name if p.exists() else name_or_path
 

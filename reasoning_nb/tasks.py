@@ -153,7 +153,7 @@ TASKS = {'chat': [reverse_task, digits_task, max_task], 'code': [code_task], 'sc
 
 # %% ../nbs/00a_tasks.ipynb
 _UIT = [(['Ultra', 'Super', 'Nano'], 60), (['Nano'], 15), (['Super', 'Nano'], 12), (['Ultra', 'Super'], 8),
-        ('Ultra, Super, Nano', 3), ('yes', 2)]
+        ('Ultra, Super, Nano', 1), ('yes', 0.5)]
 
 def _meta(rng, category, on):
     "Realistic metadata for one row: version, license, generator, used_in_training (list, sometimes a string)."

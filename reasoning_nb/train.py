@@ -214,7 +214,10 @@ class LiveTrainingPlot(TrainerCallback):
 
 # %% ../nbs/01_train.ipynb
 def _check_hardware(cfg):
-    "Refuse, with a clear message, what this hardware cannot do."
+    "Refuse, with a clear message, settings out of range and what this hardware cannot do."
+    for k in ('r', 'lora_alpha', 'batch_size', 'grad_accum', 'max_length', 'max_steps', 'save_steps', 'logging_steps'):
+        if getattr(cfg, k) < 1: raise ValueError(f"{k} must be at least 1, got {getattr(cfg, k)}")
+    if not 0 <= cfg.on_ratio <= 1: raise ValueError(f"on_ratio must be between 0 and 1, got {cfg.on_ratio}")
     cuda = torch.cuda.is_available()
     if cfg.quant not in (None, '4bit'): raise ValueError(f"quant must be None or '4bit', not {cfg.quant!r}")
     if cfg.optim not in ('adamw', 'adamw_8bit'): raise ValueError(f"optim must be 'adamw' or 'adamw_8bit', not {cfg.optim!r}")
@@ -224,11 +227,11 @@ def _check_hardware(cfg):
         raise ValueError("bf16=True needs a GPU with bf16 (Ampere or newer); leave bf16=None to pick automatically")
 
 def training_args(cfg, out_dir, **kw):
-    "`TrainingArguments` for `cfg`, checkpoints under `out_dir`/checkpoints."
+    "`TrainingArguments` for `cfg`, checkpoints under `out_dir`/checkpoints; `kw` overrides any argument."
     _check_hardware(cfg)
     bf16 = cfg.bf16 if cfg.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     val = cfg.val_size > 0
-    return TrainingArguments(
+    a = dict(
         output_dir=str(Path(out_dir) / 'checkpoints'), max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr,
         lr_scheduler_type='cosine_with_min_lr', lr_scheduler_kwargs=dict(min_lr_rate=cfg.min_lr_rate),
@@ -238,7 +241,8 @@ def training_args(cfg, out_dir, **kw):
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, eval_strategy='steps' if val else 'no',
         eval_steps=cfg.save_steps if val else None, load_best_model_at_end=val, metric_for_best_model='eval_loss',
         greater_is_better=False, logging_steps=cfg.logging_steps, report_to='none', seed=cfg.seed, data_seed=cfg.seed,
-        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(), **kw)
+        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available())
+    return TrainingArguments(**{**a, **kw})
 
 # %% ../nbs/01_train.ipynb
 def _last_checkpoint(run_dir):

@@ -56,16 +56,16 @@ def test_padded_option(base, data, tmp_path):
     (['--optim', 'sgd'], "optim must be"),
     (['--max-steps', '0'], 'max_steps'),
 ])
-def test_user_errors(base, tmp_path, args, msg):
-    r = cli('--model', base, '--out', tmp_path / 'x', *args)
-    assert r.returncode == 1, r.stderr[-2000:]
-    last = r.stderr.strip().splitlines()[-1]
+def test_user_errors(base, tmp_path, args, msg, capsys):  # in-process: the same dispatch, without a 10 s start-up
+    from reasoning_nb.cli import main
+    assert main(['train', '--model', str(base), '--out', str(tmp_path / 'x'), '--quiet', *args]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith('reasoning-nb train: error:') and msg in last, last
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the message shown where there is no GPU')
 @pytest.mark.parametrize('args,msg', [(['--quant', '4bit'], '4-bit QLoRA'), (['--optim', 'adamw_8bit'], '8-bit AdamW')])
-def test_gpu_only_features_explain_themselves(base, tmp_path, args, msg):
-    r = cli('--model', base, '--out', tmp_path / 'x', *args)
-    assert r.returncode == 1
-    last = r.stderr.strip().splitlines()[-1]
+def test_gpu_only_features_explain_themselves(base, tmp_path, args, msg, capsys):
+    from reasoning_nb.cli import main
+    assert main(['train', '--model', str(base), '--out', str(tmp_path / 'x'), *args]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
     assert msg in last and 'needs a CUDA GPU' in last, last
