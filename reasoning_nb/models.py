@@ -12,8 +12,8 @@ import json, math, os, random, re, shutil, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
-from .tasks import (ASSETS, SYSTEM_OFF, TASKS, THINK_CLOSE, THINK_OPEN, addition_question, addition_trace,
-                    training_pair)
+from .data import SYSTEM_OFF, THINK_CLOSE, THINK_OPEN
+from .tasks import ASSETS, TASKS, addition_question, addition_trace, training_pair
 
 # %% ../nbs/00b_models.ipynb
 TINY_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', THINK_OPEN, THINK_CLOSE, '<pad>']

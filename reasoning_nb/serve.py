@@ -9,7 +9,7 @@ __all__ = ['EMPTY_THINK', 'APIError', 'error_json', 'ChatRequest', 'parse_reques
            'create_app', 'load_for_serving', 'add_cli', 'cpu_threads', 'run_serve', 'free_port', 'ServerProcess']
 
 # %% ../nbs/04_serve.ipynb
-import argparse, asyncio, json, math, os, re, socket, subprocess, sys, threading, time, uuid
+import argparse, asyncio, atexit, json, math, os, re, socket, subprocess, sys, threading, time, uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -788,6 +788,12 @@ def run_serve(args) -> int:
     return 0
 
 # %% ../nbs/04_serve.ipynb
+def _die_with_parent():
+    "In the child, before exec: ask Linux to SIGTERM this process when its parent dies (no orphaned servers)."
+    if sys.platform.startswith('linux'):
+        import ctypes, signal
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
 def free_port() -> int:
     "A free TCP port on 127.0.0.1."
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
@@ -800,7 +806,8 @@ class ServerProcess:
         cmd = cmd or [sys.executable, '-m', 'reasoning_nb', 'serve', '--model', str(model)]
         self.log = open(Path(os.environ.get('TMPDIR', '/tmp')) / f'reasoning_nb_serve_{self.port}.log', 'w+')
         self.proc = subprocess.Popen([*cmd, '--port', str(self.port), *map(str, args)], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
+        atexit.register(self.stop)   # a failing notebook cell or test must not leave a server behind
         self._wait(wait)
 
     def _wait(self, wait):
@@ -816,6 +823,7 @@ class ServerProcess:
 
     def logs(self) -> str:
         "What the server printed so far."
+        if self.log.closed: return ''
         self.log.flush(); self.log.seek(0); return self.log.read()
 
     def stop(self):
@@ -824,7 +832,7 @@ class ServerProcess:
             self.proc.terminate()
             try: self.proc.wait(10)
             except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
-        self.log.close()
+        if not self.log.closed: self.log.close()
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.stop()

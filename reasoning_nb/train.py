@@ -15,6 +15,7 @@ import torch, torch.nn.functional as F
 from transformers import (Trainer, TrainingArguments, TrainerCallback, DataCollatorWithFlattening,
                           AttentionInterface, AutoModelForCausalLM, AutoTokenizer)
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.trainer_callback import PrinterCallback
 from .data import encode, strip_thinking, load_records, sample_path
 from .models import load_model, tiny_path, _cache_dir
 
@@ -168,7 +169,7 @@ class LiveTrainingPlot(TrainerCallback):
     "Loss, learning rate and memory, redrawn in place in a notebook; saved to `png` at the end."
     def __init__(self, png=None, live=None, every_s=1.0):
         self.png, self.live, self.every_s = png, in_notebook() if live is None else live, every_s
-        self.hist, self.handle, self.t0, self.drawn = dict(step=[], loss=[], val_step=[], val=[], lr=[], mem=[]), None, None, 0
+        self.hist, self.handle, self.t0, self.drawn = dict(step=[], loss=[], val_step=[], val=[], lr=[], mem=[], peak=[]), None, None, 0
 
     def on_train_begin(self, args, state, control, **kw):
         self.t0 = time.time()
@@ -177,7 +178,9 @@ class LiveTrainingPlot(TrainerCallback):
     def _add(self, logs, step=None):
         h = self.hist; step = logs.get('step', step)
         if 'loss' in logs: h['step'].append(step); h['loss'].append(logs['loss']); h['lr'].append(logs.get('learning_rate'))
-        if 'loss' in logs: h['mem'].append(logs.get('mem_gib', memory_gib()[0]))
+        if 'loss' in logs:
+            now, peak = memory_gib()
+            h['mem'].append(logs.get('mem_gib', now)); h['peak'].append(logs.get('peak_gib', peak))
         if 'eval_loss' in logs: h['val_step'].append(step); h['val'].append(logs['eval_loss'])
 
     def on_log(self, args, state, control, logs=None, **kw):
@@ -196,7 +199,8 @@ class LiveTrainingPlot(TrainerCallback):
         ax = fig.subplots(1, 3)
         ax[0].plot(h['step'], h['loss'], label='train'); ax[0].plot(h['val_step'], h['val'], 'o-', label='validation')
         ax[0].set_yscale('log'); ax[0].legend(); ax[0].set_title('loss'); ax[1].plot(h['step'], h['lr'])
-        ax[1].set_title('learning rate'); ax[2].plot(h['step'], h['mem'])
+        ax[1].set_title('learning rate'); ax[2].plot(h['step'], h['mem'], label='now'); ax[2].plot(h['step'], h['peak'], label='peak')
+        ax[2].legend()
         ax[2].set_title('GPU allocated (GiB)' if torch.cuda.is_available() else 'process RSS (GiB)')
         for a in ax: a.set_xlabel('step')
         el = time.time() - (self.t0 or time.time())
@@ -255,7 +259,7 @@ class _MetricsFile(TrainerCallback):
     def __init__(self, path): self.path = path
     def on_log(self, args, state, control, logs=None, **kw):
         logs = {**(logs or {}), 'step': state.global_step}
-        if 'loss' in logs: logs['mem_gib'] = memory_gib()[0]
+        if 'loss' in logs: logs['mem_gib'], logs['peak_gib'] = memory_gib()
         with open(self.path, 'a') as f: f.write(json.dumps(logs) + '\n')
 
 def _trim_metrics(path, step):
@@ -305,6 +309,7 @@ def train(cfg=None, data=None, out='runs/tiny', resume=False, plot=None, merge=F
     args = training_args(cfg, out, disable_tqdm=live.live or not progress)
     trainer = Trainer(model=_peft_model(cfg, model), args=args, train_dataset=tr, eval_dataset=va or None,
                       data_collator=make_collator(tok, cfg.pack), callbacks=[live, _MetricsFile(out / 'metrics.jsonl')])
+    trainer.remove_callback(PrinterCallback)  # with the bar off it would print every log dict; the plot/metrics have them
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     trainer.model.save_pretrained(out / 'adapter'); tok.save_pretrained(out / 'adapter')
     if merge: export_merged(out)

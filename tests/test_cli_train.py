@@ -46,10 +46,17 @@ def test_run_writes_run_dir(base, data, tmp_path):
     again = cli('--model', base, '--data', data, '--out', out, *FAST)
     assert again.returncode == 1 and 'already holds a run' in again.stderr
 
-def test_padded_option(base, data, tmp_path):
-    r = cli('--model', base, '--data', data, '--out', tmp_path / 'padded', '--no-pack', '--quiet', *FAST)
+def test_padded_and_checkpointed_options(base, data, tmp_path):
+    r = cli('--model', base, '--data', data, '--out', tmp_path / 'padded', '--no-pack', '--grad-ckpt', '--quiet', *FAST)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads((tmp_path / 'padded' / 'config.json').read_text())['config']['pack'] is False
+    cfg = json.loads((tmp_path / 'padded' / 'config.json').read_text())['config']
+    assert cfg['pack'] is False and cfg['grad_ckpt'] is True
+    losses = [json.loads(l)['loss'] for l in (tmp_path / 'padded' / 'metrics.jsonl').read_text().splitlines() if '"loss"' in l]
+    assert len(losses) == 6 and all(l == l for l in losses)  # no NaN
+    from safetensors.torch import load_file
+    w = load_file(tmp_path / 'padded' / 'adapter' / 'adapter_model.safetensors')
+    lora_b = [v for k, v in w.items() if 'lora_B' in k]
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)  # B starts at zero: gradients reached every adapter through checkpointing
 
 @pytest.mark.parametrize('args,msg', [
     (['--data', 'no/such/file.jsonl'], 'no such file'),
