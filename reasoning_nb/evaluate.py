@@ -530,11 +530,12 @@ def run_demo(args):
     curated, cur = demo_curate(out/'data', seed=args.seed)
     print(cur.summary(), file=sys.stderr)
     _stage(3, n, 'LoRA training with the thinking toggle (lesson 01)')
+    reused = (out/'run'/'adapter').is_dir() and not args.fresh
     run = demo_train(curated, out/'run', fresh=args.fresh)
     _stage(4, n, f'evaluate base / trained-on / trained-off on {args.n} held-out additions, budgets, votes (lesson 03)')
     results, sweep, votes = demo_evaluate(run, args.n, seed=args.seed)
     _stage(5, n, 'report')
-    notes = demo_notes(results) + f'\nTotal wall time: {time.time() - t0:.0f} s.\n'
+    notes = demo_notes(results) + f"\nTotal wall time: {time.time() - t0:.0f} s{' (training reused from an earlier run)' if reused else ''}.\n"
     table = write_report(out, results, DEMO_PAIRS, sweep, votes, title=f'reasoning-nb demo: tiny tier, {args.n} held-out items', notes=notes)
     print(table); print('\n' + notes)
     print(f'report: {out/"report.md"}  ({time.time() - t0:.0f} s)', file=sys.stderr)
