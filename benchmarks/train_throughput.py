@@ -11,11 +11,13 @@ same optimizer; only the batching differs:
   (d) TRL `SFTTrainer` with packing (BFD into max_length rows, padding-free, its default attention).
 "Tokens" are real (non-pad) tokens through forward and backward. MFU = 6 * N * tokens/s / peak, N = base model
 parameters, peak = the best fp32 matmul FLOP/s measured here with the same threads.
-What it does not cover: GPUs (FlashAttention varlen would replace `sdpa_varlen`), torch.compile, gradient checkpointing.
+(d) is timed for speed only: with PyTorch SDPA, TRL's padding-free rows get a dense block-diagonal mask, so attention
+costs grow with the square of the whole row; FlashAttention on a GPU avoids that. What it does not cover: GPUs (FlashAttention varlen would replace `sdpa_varlen`), torch.compile, gradient checkpointing.
 """
 import argparse, os, sys, tempfile, time, warnings
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 def peak_flops(n=1024, reps=10):
     "Best fp32 matmul FLOP/s of an n x n product on this machine."
@@ -64,7 +66,7 @@ def run_trainer(cfg, train_set, tok, pack, pad_to, seconds):
                          disable_tqdm=True, logging_steps=10**6, max_steps=10**6)
     tr = Trainer(model=model, args=args, train_dataset=train_set, data_collator=_counting(make_collator(tok, pack, pad_to), counter),
                  callbacks=[_Clock(counter, seconds=seconds)])
-    tr.train()
+    tr.remove_callback(PrinterCallback); tr.train()
     return counter['tokens'] / counter['seconds'], n
 
 def run_trl(cfg, train_set, tok, seconds):
@@ -83,7 +85,7 @@ def run_trl(cfg, train_set, tok, seconds):
                      dataloader_num_workers=0, seed=cfg.seed)
     tr = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[_Clock(counter, seconds=seconds)])
     tr.data_collator = _counting(tr.data_collator, counter)
-    tr.train()
+    tr.remove_callback(PrinterCallback); tr.train()
     return counter['tokens'] / counter['seconds'], n
 
 def _trl_row(cfg, mean_len=None):

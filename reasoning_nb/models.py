@@ -121,7 +121,7 @@ def _step_loss(model, seqs, pad_id, chunks=4):
     return total
 
 def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=3e-3, warmup:int=20, threads:int=1,
-               log_every:int=50, verbose:bool=True) -> Path:
+               log_every:int=50, verbose:bool=True, stop_after:int=None) -> Path:
     "Build the tiny instruct base (tokenizer + LlamaForCausalLM, ~1.1M params) deterministically into `out_dir`."
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
     out_dir, old_threads, t0 = Path(out_dir), torch.get_num_threads(), time.time()
@@ -137,7 +137,7 @@ def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
         rng, log = random.Random(f'tiny-base:{seed}'), []
         model.train()
-        for step in range(steps):
+        for step in range(min(steps, stop_after or steps)):  # stop_after: run only the start (reproducibility checks)
             loss = _step_loss(model, _examples(rng, tok, batch_size), ids['<pad>'])
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
@@ -150,7 +150,7 @@ def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=
         out_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out_dir, safe_serialization=True)
         tok.save_pretrained(out_dir)
-        info = dict(seed=seed, steps=steps, batch_size=batch_size, lr=lr, threads=threads, params=model.num_parameters(),
+        info = dict(seed=seed, steps=steps, stop_after=stop_after, batch_size=batch_size, lr=lr, threads=threads, params=model.num_parameters(),
                     seconds=round(time.time() - t0, 1), torch=torch.__version__, log=log)
         (out_dir/'build_info.json').write_text(json.dumps(info, indent=1))
         return out_dir
