@@ -15,7 +15,7 @@ import torch, torch.nn.functional as F
 from transformers import (Trainer, TrainingArguments, TrainerCallback, DataCollatorWithFlattening,
                           AttentionInterface, AutoModelForCausalLM, AutoTokenizer)
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from .data import encode, strip_thinking, load_records, sample_path
 from .models import load_model, tiny_path, _cache_dir
 
@@ -291,6 +291,10 @@ def _peft_model(cfg, model):
     return get_peft_model(model, lora_config(cfg, model))
 
 # %% ../nbs/01_train.ipynb
+class _QuietProgress(ProgressCallback):
+    "Trainer's progress bar without the printed log dicts: metrics.jsonl and the plot keep every number."
+    def on_log(self, *args, **kwargs): pass
+
 def train(cfg=None, data=None, out='runs/tiny', resume=False, plot=None, merge=False, progress=True):
     "Train a LoRA adapter for `cfg` on `data` (default: the bundled sample) into run directory `out`."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -310,6 +314,7 @@ def train(cfg=None, data=None, out='runs/tiny', resume=False, plot=None, merge=F
     trainer = Trainer(model=_peft_model(cfg, model), args=args, train_dataset=tr, eval_dataset=va or None,
                       data_collator=make_collator(tok, cfg.pack), callbacks=[live, _MetricsFile(out / 'metrics.jsonl')])
     trainer.remove_callback(PrinterCallback)  # with the bar off it would print every log dict; the plot/metrics have them
+    if trainer.pop_callback(ProgressCallback): trainer.add_callback(_QuietProgress)  # the bar, without a log dict per step
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     trainer.model.save_pretrained(out / 'adapter'); tok.save_pretrained(out / 'adapter')
     if merge: export_merged(out)
