@@ -185,55 +185,113 @@ def encode_prompt(tokenizer, messages: list, think: bool) -> list[int]:
     return tokenizer.encode(text, add_special_tokens=False)
 
 # %% ../nbs/04_serve.ipynb
-def _held(text, marker):
-    "Length of the longest suffix of `text` that is a proper prefix of `marker`."
-    return next((k for k in range(min(len(text), len(marker) - 1), 0, -1) if marker.startswith(text[-k:])), 0)
+_TAGS = (THINK_OPEN, THINK_CLOSE)
+
+def _held(text, markers):
+    "Length of the longest suffix of `text` that is a proper prefix of one of `markers` (a string or a list)."
+    markers = [markers] if isinstance(markers, str) else markers
+    return max([next((k for k in range(min(len(text), len(m) - 1), 0, -1) if m.startswith(text[-k:])), 0) for m in markers] + [0])
+
+def _cut_tag(text):
+    "`text` without a trailing fragment of a think tag (two characters or more, like `</thi`)."
+    k = _held(text, _TAGS)
+    return text[:-k] if k >= 2 else text
+
+def _first(text, markers):
+    "(index, marker) of the earliest of `markers` in `text`, or (-1, None)."
+    hits = [(i, m) for m in markers if (i := text.find(m)) >= 0]
+    return min(hits, key=lambda h: (h[0], -len(h[1]))) if hits else (-1, None)
 
 class ThinkingParser:
-    "Incrementally split generated text into reasoning and answer deltas, honouring stop strings in the answer."
+    "Incrementally split generated text into reasoning and answer deltas; think tags never reach either side."
     def __init__(self, thinking=True, stop=(), in_think=False):
-        self.state = 'think' if in_think else 'start' if thinking else 'answer'
-        self.buf, self.stop, self.stopped, self.sent_r, self.sent_c = '', [s for s in stop if s], False, False, False
+        self.state = 'start' if thinking else 'answer'
+        self.buf, self.stop, self.stopped = '', [s for s in stop if s], False
+        self.sent_r = self.sent_c = False
+        self.ws, self.fresh, self.sep = '', True, False  # reasoning: held trailing whitespace, block start, newline before the next text
+        self.forced = False     # `force_close` was called: the text after the forced `</think>` waits for confirmation
+        self.rethought = 0      # how often that waiting text was thinking after all (the model closed its block itself)
+        if in_think: self._open()
 
     def feed(self, text: str) -> tuple[str, str]:
         "Add `text`; return the reasoning and answer text that is now certain."
         self.buf += text
-        if self.state == 'start': self._start()
-        r = self._think() if self.state == 'think' else ''
-        c = self._answer() if self.state == 'answer' else ''
-        return r, c
+        rs, cs, more = [], [], True
+        while more and not self.stopped:
+            r, c, more = getattr(self, '_' + self.state)()
+            rs.append(r); cs.append(c)
+        return ''.join(rs), ''.join(cs)
 
-    def flush(self) -> tuple[str, str]:
-        "Release held-back text at the end of generation."
-        buf, self.buf = self.buf, ''
-        if self.stopped: return '', ''
-        return (buf, '') if self.state == 'think' else ('', buf.lstrip() if not self.sent_c else buf)
+    def flush(self, ended=True) -> tuple[str, str]:
+        "Release held-back text at the end of generation; `ended`: the model ended its turn (not cut at a length limit)."
+        buf, self.buf = _cut_tag(self.buf), ''
+        if self.stopped or self.state == 'start': return '', ''
+        if self.state == 'pending' and not ended: self.fresh, self.sep = True, self.sent_r   # cut while thinking on
+        return (self._emit_r(buf), '') if self.state in ('think', 'pending') and not (self.state == 'pending' and ended) else ('', self._emit_c(buf))
+
+    def force_close(self):
+        "The engine is about to append `</think>` (budget): drop a half-written tag, hold what follows until confirmed."
+        if self.state == 'think': self.buf, self.forced = '', True
+
+    def _emit_r(self, text):
+        "Reasoning to send: no leading whitespace in a block, trailing whitespace held until more text follows."
+        if self.fresh: text = text.lstrip(); self.fresh = not text
+        full = self.ws + text
+        out = full.rstrip(); self.ws = full[len(out):]
+        if out and self.sep: out, self.sep = '\n' + out, False
+        self.sent_r = self.sent_r or bool(out)
+        return out
+
+    def _emit_c(self, text):
+        "Answer to send: no leading whitespace."
+        if not self.sent_c: text = text.lstrip()
+        self.sent_c = self.sent_c or bool(text)
+        return text
+
+    def _open(self):
+        "Enter a think block; a later block joins the earlier reasoning with a newline."
+        self.state, self.fresh, self.ws, self.sep = 'think', True, '', self.sent_r
 
     def _start(self):
         s = self.buf.lstrip()
-        if s.startswith(THINK_OPEN): self.state, self.buf = 'think', s[len(THINK_OPEN):]
-        elif not THINK_OPEN.startswith(s): self.state = 'answer'
+        if s.startswith(THINK_OPEN): self.buf = s[len(THINK_OPEN):]; self._open(); return '', '', True
+        if THINK_OPEN.startswith(s): return '', '', False
+        self.state = 'answer'; return '', '', True
 
     def _think(self):
-        if not self.sent_r: self.buf = self.buf.lstrip()
-        i = self.buf.find(THINK_CLOSE)
-        if i >= 0: r, self.buf, self.state = self.buf[:i], self.buf[i + len(THINK_CLOSE):], 'answer'
-        else:
-            k = _held(self.buf, THINK_CLOSE)
+        i, tag = _first(self.buf, _TAGS)
+        if tag is None:
+            k = _held(self.buf, _TAGS)
             r, self.buf = self.buf[:len(self.buf) - k], self.buf[len(self.buf) - k:]
-        self.sent_r = self.sent_r or bool(r)
-        return r
+            return self._emit_r(r), '', False
+        r, self.buf = self._emit_r(self.buf[:i]), self.buf[i + len(tag):]
+        if tag == THINK_CLOSE: self.state, self.forced, self.ws = ('pending' if self.forced else 'answer'), False, ''
+        return r, '', True      # a nested `<think>` is dropped
+
+    def _pending(self):
+        "After a forced `</think>`: hold the text until the model closes the block itself (so it was thinking) or answers."
+        i, tag = _first(self.buf, [*_TAGS, *self.stop])
+        if tag is None: return '', '', False
+        text, self.buf = self.buf[:i], self.buf[i + len(tag):]
+        if tag == THINK_CLOSE:
+            self.fresh, self.sep, self.rethought = True, self.sent_r, self.rethought + 1
+            r = self._emit_r(text); self.state, self.ws = 'answer', ''
+            return r, '', True
+        c = self._emit_c(text)
+        if tag == THINK_OPEN: self._open()
+        else: self.stopped, self.buf = True, ''
+        return '', c, True
 
     def _answer(self):
-        if self.stopped: return ''
-        if not self.sent_c: self.buf = self.buf.lstrip()
-        hits = [i for i in (self.buf.find(s) for s in self.stop) if i >= 0]
-        if hits: c, self.buf, self.stopped = self.buf[:min(hits)], '', True
-        else:
-            k = max([_held(self.buf, s) for s in self.stop] + [0])
+        i, tag = _first(self.buf, [*_TAGS, *self.stop])
+        if tag is None:
+            k = _held(self.buf, [*_TAGS, *self.stop])
             c, self.buf = self.buf[:len(self.buf) - k], self.buf[len(self.buf) - k:]
-        self.sent_c = self.sent_c or bool(c)
-        return c
+            return '', self._emit_c(c), False
+        c, self.buf = self._emit_c(self.buf[:i]), self.buf[i + len(tag):]
+        if tag == THINK_OPEN: self._open()
+        elif tag != THINK_CLOSE: self.stopped, self.buf = True, ''   # a stop string; a stray `</think>` is just dropped
+        return '', c, True
 
 # %% ../nbs/04_serve.ipynb
 class IncrementalDecoder:
@@ -268,6 +326,7 @@ class Sequence:
     id: int = field(default_factory=lambda: next(_seq_ids))
     out: list = field(default_factory=list)
     n_reasoning: int = 0
+    n_pending: int = 0                  # tokens after a forced `</think>` not yet known to be thinking or answer
     finish_reason: str | None = None
     cancelled: bool = False
     t_submit: float = field(default_factory=time.perf_counter)
@@ -339,7 +398,8 @@ class BatchEngine:
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.stop_ids, self.ctx = _stop_ids(tokenizer, model), context_length(model, tokenizer)
-        self.close_ids = tokenizer.encode(THINK_CLOSE, add_special_tokens=False)
+        close = lambda s: tokenizer.encode(s, add_special_tokens=False)   # budget forcing ends the block as the model was trained to
+        self.close_ids, self.close_ids_nl = close(f'\n{THINK_CLOSE}\n\n'), close(f'{THINK_CLOSE}\n\n')
         self.waiting, self.running, self.cache, self.mask = deque(), [], None, None
         self.lock, self.wake, self.closed, self.thread = threading.Lock(), threading.Event(), False, None
         self.steps = self.decoded_tokens = 0
@@ -383,7 +443,8 @@ def _finish(self, seq, reason):
     "Mark `seq` done, flush held-back text and tell its consumer."
     if seq.finish_reason: return
     seq.finish_reason, self.urgent = reason, True
-    r, c = seq.parser.flush()
+    if seq.parser.state == 'pending' and reason != 'stop': seq.n_reasoning += seq.n_pending   # cut while still thinking
+    r, c = seq.parser.flush(ended=reason == 'stop')
     if r or c: self._send(seq, ('delta', r, c))
     self._send(seq, ('done', reason))
 
@@ -392,12 +453,17 @@ def _accept(self, seq, tok):
     if seq.t_first is None: seq.t_first, self.urgent = time.perf_counter(), True
     if tok in self.stop_ids and not seq.ignore_eos: return self._finish(seq, 'stop')
     seq.out.append(tok); self.decoded_tokens += 1
-    before = seq.parser.state
-    r, c = seq.parser.feed(seq.decoder.add(tok))
-    if before != 'answer' and (seq.parser.state == 'think' or before == 'think'): seq.n_reasoning += 1
+    p = seq.parser
+    before, rethought = p.state, p.rethought
+    r, c = p.feed(seq.decoder.add(tok))
+    if before == 'think' or p.state == 'think': seq.n_reasoning += 1
+    if before == 'pending': seq.n_pending += 1
+    if p.rethought > rethought: seq.n_reasoning += seq.n_pending   # the text after a forced close was more thinking
+    if p.state != 'pending': seq.n_pending = 0
     if r or c: self._send(seq, ('delta', r, c))
-    if seq.parser.state == 'think' and seq.budget is not None and seq.n_reasoning > seq.budget and not seq.forced:
-        seq.forced = list(self.close_ids)      # budget forcing: end the thinking, let the model answer
+    if p.state == 'think' and seq.budget is not None and seq.n_reasoning > seq.budget and not seq.forced:
+        at_line_end = not p.buf and p.ws.endswith('\n')
+        seq.forced = list(self.close_ids_nl if at_line_end else self.close_ids); p.force_close()   # budget forcing: end the thinking, let the model answer
     if seq.parser.stopped: self._finish(seq, 'stop')
     elif len(seq.out) >= seq.max_tokens: self._finish(seq, 'length')
     elif len(seq.prompt) + len(seq.out) >= self.ctx: self._finish(seq, 'length')
