@@ -21,16 +21,19 @@ _all_ = ['split_thinking']  # SPEC: reasoning_nb.evaluate.split_thinking is publ
 # %% ../nbs/03_evaluate.ipynb
 LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 _VERB = r"(?:\s+(?:is|was|would\s+be|should\s+be|must\s+be|will\s+be))?"
-_DECOR = r"(?:option|choice|letter|\\boxed\{|\\text(?:bf)?\{|\\mathrm\{|[\s:*_=\-$(\[{])*"
+_ADVERB = r"(?:[\s,]+(?i:definitely|clearly|certainly|surely|obviously|probably|likely|most\s+likely|indeed))?"  # the answer is clearly (B)
+_DECOR = r"(?:option|choice|letter|\\boxed\{|\\text(?:bf)?\{|\\mathrm\{|[\s:*_=\-$(\[{\"'“”‘’])*"
 _PHRASE = (r"(?i:\banswer\b|\b(?:correct|right|best)\s+(?:option|choice)\b"
-           r"|\bI(?:'ll|\s+will)?\s+(?:choose|pick|select|go\s+with)\b|\bmy\s+choice\b)")
+           r"|\bI(?:'ll|'d|\s+will|\s+would)?\s+(?:choose|pick|select|go\s+with)\b|\bmy\s+choice\b)")
 _END = r"(?=[\s)\]}*$]*(?:[.!;,]|$))"  # after a weak anchor only punctuation may follow the letter
 
 def _statements(L):
     "Regexes for explicit answer statements; group 1 is the letter."
-    return [_PHRASE + _VERB + _DECOR + rf"({L})(?![A-Za-z0-9])",                        # Answer: (B) / the final answer is B
+    return [_PHRASE + _VERB + _ADVERB + _DECOR + rf"({L})(?![A-Za-z0-9])",              # Answer: (B) / the final answer is B
             rf"\\boxed\{{\s*(?:\\text(?:bf)?\{{)?\s*\(?({L})\)?\s*\}}",                     # \boxed{B}
             rf"(?i:\b(?:option|choice))\s*\(?({L})\)?\s+is\s+(?:the\s+)?(?i:correct|right)\b",  # option B is correct
+            rf"(?:^|(?<=[.!?:]\s)|(?<=\n))[*_\s]*\(?({L})\)?[*_]*\s+is\s+(?:the\s+)?(?i:correct|right)\b",   # B is correct.
+            rf"(?i:\banswer\b)[*_]*\s*:[\s*_\"'“”‘’(]*({L.lower()})" + _END,                         # Final answer: b (after a colon only)
             rf"(?i:\b(?:actually|correction|rather|instead|I\s+mean|it's|it\s+is))[\s,:\-]*(?:(?i:option)\s+)?\(?({L})\)?" + _END]
 
 def _bare_letters(L):
@@ -45,7 +48,7 @@ def extract_choice(text, n_choices=4):
     L = '[' + LETTERS[:n_choices] + ']'
     for pats in (_statements(L), _bare_letters(L)):
         hits = [(m.start(1), m.group(1)) for p in pats for m in re.finditer(p, answer)]
-        if hits: return max(hits)[1]
+        if hits: return max(hits)[1].upper()
     return None
 
 # %% ../nbs/03_evaluate.ipynb
