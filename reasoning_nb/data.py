@@ -4,16 +4,17 @@
 
 # %% ../nbs/00_data.ipynb 1
 from __future__ import annotations
-import argparse, json, math, random, re, sys
+import argparse, hashlib, itertools, json, math, random, re, sys
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 # %% auto 0
 __all__ = ['THINK_OPEN', 'THINK_CLOSE', 'SYSTEM_ON', 'SYSTEM_OFF', 'SYSTEM_PROMPTS', 'ROLES', 'HUB_ID', 'SPLITS', 'REQUIRED',
-           'OPTIONAL', 'FILE_TYPES', 'PARTS', 'Record', 'DatasetError', 'split_thinking', 'Records', 'load_records',
-           'sample_path', 'count_by', 'mode_table', 'token_lengths', 'length_stats', 'stats_table', 'plot_dataset',
-           'Curation', 'curate', 'to_messages', 'strip_thinking', 'encode', 'show_labels', 'add_cli']
+           'OPTIONAL', 'FILE_TYPES', 'CONFIG_SPLITS', 'PARTS', 'PROFILE_FIELDS', 'Record', 'DatasetError',
+           'split_thinking', 'Records', 'iter_records', 'load_records', 'sample_path', 'count_by', 'mode_table',
+           'token_lengths', 'length_stats', 'stats_table', 'Profile', 'profile', 'plot_dataset', 'Curation', 'curate',
+           'to_messages', 'strip_thinking', 'encode', 'show_labels', 'add_cli']
 
 # %% ../nbs/00_data.ipynb
 THINK_OPEN, THINK_CLOSE = '<think>', '</think>'
@@ -25,6 +26,7 @@ SPLITS = ('code', 'math', 'science', 'chat', 'safety')  # splits of the hub's SF
 REQUIRED = {'input': list, 'output': str, 'reasoning': str, 'system_prompt': str, 'category': str}
 OPTIONAL = ('license', 'generator', 'version')  # strings; missing -> ''
 FILE_TYPES = ('.jsonl', '.json', '.parquet')
+CONFIG_SPLITS = {'SFT': SPLITS, 'RL': ('instruction_following',)}  # the hub's configs and their splits
 
 # %% ../nbs/00_data.ipynb
 @dataclass
@@ -197,57 +199,95 @@ def _splits(split):
     if split is None: return None
     return [s.strip() for s in split.split(',')] if isinstance(split, str) else list(split)
 
-def _dir_files(root, split):
-    "Data files under `root`, in the hub layout `[SFT/]<split>/*.jsonl` when `split` is given."
-    base = root/'SFT' if (root/'SFT').is_dir() else root
+def _dir_splits(root, split, config='SFT'):
+    "Data files under `root` grouped by split (first sub-directory), in the hub layout `[config/]<split>/*.jsonl`."
+    base = root/config if (root/config).is_dir() else root
     dirs = [base] if split is None else [base/s for s in _splits(split)]
     for d in dirs:
         if not d.is_dir():
             have = sorted(p.name for p in base.iterdir() if p.is_dir())
             raise FileNotFoundError(f'no split {d.name!r} under {base} (found: {", ".join(have) or "none"})')
-    files = [p for d in dirs for p in sorted(d.rglob('*')) if p.suffix in FILE_TYPES and p.is_file()]
-    if not files: raise FileNotFoundError(f'no {"/".join(FILE_TYPES)} files under {root}')
-    return files
+    groups = defaultdict(list)
+    for d in dirs:
+        for p in sorted(d.rglob('*')):
+            if p.suffix in FILE_TYPES and p.is_file(): groups[p.relative_to(base).parts[0] if split is None and p.parent != base else d.name].append(p)
+    if not groups: raise FileNotFoundError(f'no {"/".join(FILE_TYPES)} files under {root}')
+    return dict(groups)
 
 # %% ../nbs/00_data.ipynb
-def _hub_rows(repo, split, limit, config='SFT'):
-    "Stream `(where, row number, row)` from a hub dataset, `.take(limit)` per split: never the whole dataset."
-    from datasets import load_dataset
-    for s in _splits(split) or SPLITS:
-        where, i = f'{repo}/{config}/{s}', 0
-        try:
-            ds = load_dataset(repo, config, split=s, streaming=True)
-            for row in (ds.take(limit) if limit else ds): i += 1; yield where, i, row
-        except Exception as e:  # network, missing split, a row arrow cannot read: report it like a bad row
-            msg = (str(e).splitlines() or [type(e).__name__])[0]
-            yield where, i + 1, _Bad('row', f'the datasets library could not read it: {msg}') if i else _Bad('dataset', f'could not load it: {msg}')
+def _shuffled(rows, seed, buffer):
+    "`rows` in a seeded random order, holding at most `buffer` of them (the buffer shuffle of `datasets`)."
+    rng, buf = random.Random(f'{seed}/shuffle'), []
+    for r in rows:
+        if len(buf) < buffer: buf.append(r); continue
+        i = rng.randrange(buffer); yield buf[i]; buf[i] = r
+    rng.shuffle(buf); yield from buf
 
-def _source_rows(source, split=None, limit=None, config='SFT'):
-    "Raw `(where, line, row)` triples from a file, a directory or a hub id."
+def _interleave_splits(streams, seed):
+    "One stream from several: each next row comes from a split picked at random among those not yet exhausted."
+    rng, its = random.Random(f'{seed}/splits'), [iter(s) for s in streams]
+    while its:
+        k = rng.randrange(len(its))
+        try: yield next(its[k])
+        except StopIteration: its.pop(k)
+
+# %% ../nbs/00_data.ipynb
+def _offline_hint(repo, config):
+    return (f'to work offline, download it (huggingface-cli download {repo} --repo-type dataset --local-dir DIR) '
+            f'and pass DIR, or any directory in the hub layout {config}/<split>/*.jsonl')
+
+def _hub_split(repo, config, s, shuffle, seed, buffer):
+    "Stream `(where, row number, row)` from one split of a hub dataset (buffer-shuffled when `shuffle`)."
+    from datasets import load_dataset
+    where, i = f'{repo}/{config}/{s}', 0
+    try:
+        ds = load_dataset(repo, config, split=s, streaming=True)
+        if shuffle: ds = ds.shuffle(seed=seed, buffer_size=buffer)
+        for row in ds: i += 1; yield where, i, row
+    except Exception as e:  # network, missing split, a row arrow cannot read: report it like a bad row
+        msg = (str(e).splitlines() or [type(e).__name__])[0]
+        yield where, i + 1, _Bad('row', f'the datasets library could not read it: {msg}') if i else _Bad('dataset', f'could not load it: {msg}; {_offline_hint(repo, config)}')
+
+def _hub_rows(repo, split, limit, config='SFT', seed=0, buffer=1000):
+    "Stream `(where, row number, row)` from a hub dataset, never the whole of it; with `limit`, a seeded sample across splits."
+    streams = [_hub_split(repo, config, s, bool(limit), seed + k, buffer) for k, s in enumerate(_splits(split) or CONFIG_SPLITS.get(config, SPLITS))]
+    return _interleave_splits(streams, seed) if limit else itertools.chain(*streams)
+
+def _source_rows(source, split=None, limit=None, config='SFT', seed=0, buffer=1000):
+    "Raw `(where, line, row)` triples from a file, a directory or a hub id; with `limit`, interleaved across splits."
     p = Path(source)
-    if p.is_dir(): return (t for f in _dir_files(p, split) for t in _file_rows(f))
+    if p.is_dir():
+        streams = [(t for f in files for t in _file_rows(f)) for files in _dir_splits(p, split, config).values()]
+        if not limit: return itertools.chain(*streams)
+        return _interleave_splits([_shuffled(s, seed + k, buffer) for k, s in enumerate(streams)], seed)
     if p.is_file(): return _file_rows(p)
-    if re.fullmatch(r'[\w.-]+/[\w.-]+', str(source)) and not p.suffix in FILE_TYPES: return _hub_rows(str(source), split, limit, config)
+    if re.fullmatch(r'[\w.-]+/[\w.-]+', str(source)) and not p.suffix in FILE_TYPES: return _hub_rows(str(source), split, limit, config, seed, buffer)
     raise FileNotFoundError(f'no such file or directory: {source}')
 
 # %% ../nbs/00_data.ipynb
-def _collect(rows, lenient=False, convert_v1=True, limit=None):
-    "Validate `(where, line, row)` triples into `Records`: raise at the first bad row, or skip and report it."
-    recs = Records()
+def _validated(rows, lenient=False, convert_v1=True, limit=None, skipped=None):
+    "Validate `(where, line, row)` triples into a stream of `Record`s: raise at the first bad row, or skip and report it."
+    n = 0
     for where, line, row in rows:
         try:
             if isinstance(row, _Bad): raise row
-            recs.append(_check_row(row, convert_v1))
+            rec = _check_row(row, convert_v1)
         except _Bad as e:
             if not lenient: raise DatasetError(where, line, e.field, e.problem) from None
-            recs.skipped.append(DatasetError(where, line, e.field, e.problem))
-        if limit and len(recs) >= limit: break
-    return recs
+            if skipped is not None: skipped.append(DatasetError(where, line, e.field, e.problem))
+            continue
+        yield rec; n += 1
+        if limit and n >= limit: return
 
-def load_records(source, split=None, limit=None, lenient=False, convert_v1=True, config='SFT'):
-    "Validated `Records` from a .jsonl/.json/.parquet file, a directory (hub layout) or a hub id (streamed)."
-    if limit is not None and limit <= 0: return Records()
-    return _collect(_source_rows(source, split, limit, config), lenient, convert_v1, limit)
+def iter_records(source, split=None, limit=None, lenient=False, convert_v1=True, config='SFT', seed=0, buffer=1000, skipped=None):
+    "Stream validated `Record`s from a file, directory or hub id, one at a time; bad rows raise, or with `lenient` go to `skipped`."
+    if limit is not None and limit <= 0: return iter(())
+    return _validated(_source_rows(source, split, limit, config, seed, buffer), lenient, convert_v1, limit, skipped)
+
+def load_records(source, split=None, limit=None, lenient=False, convert_v1=True, config='SFT', seed=0, buffer=1000):
+    "Validated `Records` from a .jsonl/.json/.parquet file, a directory (hub layout) or a hub id (streamed): `iter_records` in a list."
+    skipped = []
+    return Records(iter_records(source, split, limit, lenient, convert_v1, config, seed, buffer, skipped), skipped)
 
 # %% ../nbs/00_data.ipynb
 def _pkg_dir():
@@ -277,11 +317,11 @@ def _table(rows, headers):
     return '\n'.join([fmt([str(h) for h in headers]), fmt(['-' * x for x in w]), *map(fmt, rows)])
 
 def mode_table(records):
-    "Text table of rows per category and reasoning mode."
-    c = count_by(records, 'category', 'reasoning')
+    "Text table of rows per category and reasoning mode (from records, or a `count_by(..., 'category', 'reasoning')` Counter)."
+    c = records if isinstance(records, Counter) else count_by(records, 'category', 'reasoning')
     cats = sorted({k[0] for k in c})
     rows = [[k, c[(k, 'on')], c[(k, 'off')], c[(k, 'on')] + c[(k, 'off')]] for k in cats]
-    return _table(rows + [['total', sum(r[1] for r in rows), sum(r[2] for r in rows), len(records)]], ['category', 'on', 'off', 'total'])
+    return _table(rows + [['total', sum(r[1] for r in rows), sum(r[2] for r in rows), sum(c.values())]], ['category', 'on', 'off', 'total'])
 
 # %% ../nbs/00_data.ipynb
 PARTS = ('prompt', 'thinking', 'answer')
@@ -296,41 +336,97 @@ def _counter(tokenizer):
         except TypeError: return len(tokenizer.encode(s))
     return n
 
-def token_lengths(records, tokenizer=None):
-    "Per-record dicts: category, reasoning and token counts of prompt, thinking and answer."
-    n, out = _counter(tokenizer), []
-    for r in records:
-        thinking, answer = split_thinking(r.output)
-        out.append(dict(category=r.category, reasoning=r.reasoning, prompt=sum(n(m['content']) for m in r.input),
-                        thinking=n(thinking or ''), answer=n(answer)))
+def _batch_counter(tokenizer):
+    "A function list of texts -> token counts: one batched call for a fast (Rust) tokenizer, else text by text."
+    if hasattr(tokenizer, 'encode_batch'):  # a bare `tokenizers.Tokenizer`
+        return lambda xs: [len(e.ids) for e in tokenizer.encode_batch(xs, add_special_tokens=False)]
+    if getattr(tokenizer, 'is_fast', False):
+        return lambda xs: [len(ids) for ids in tokenizer(xs, add_special_tokens=False, return_attention_mask=False)['input_ids']]
+    n = _counter(tokenizer)
+    return lambda xs: [n(x) for x in xs]
+
+def _chunks(it, n):
+    it = iter(it)
+    while chunk := list(itertools.islice(it, n)): yield chunk
+
+def token_lengths(records, tokenizer=None, batch_size=1024):
+    "Per-record dicts: category, reasoning and token counts of prompt, thinking and answer (batched tokenizer calls)."
+    count, out = _batch_counter(tokenizer), []
+    for batch in _chunks(records, batch_size):
+        texts, ends = [], []
+        for r in batch:
+            thinking, answer = split_thinking(r.output)
+            texts += [m['content'] for m in r.input]; ends.append(len(texts)); texts += [thinking or '', answer]
+        ns, start = count(texts), 0
+        for r, e in zip(batch, ends):
+            out.append(dict(category=r.category, reasoning=r.reasoning, prompt=sum(ns[start:e]), thinking=ns[e], answer=ns[e + 1]))
+            start = e + 2
     return out
 
 # %% ../nbs/00_data.ipynb
-def _summary(xs):
-    "n, mean, median, p95 (nearest rank) and max of a list of numbers."
+def _summary(xs, sampled=False):
+    "n, mean, median, p95 (nearest rank) and max; with `sampled`, 95% confidence bands for the mean and p95."
     xs = sorted(xs)
     if not xs: return dict(n=0, mean=0, median=0, p95=0, max=0)
-    return dict(n=len(xs), mean=round(sum(xs) / len(xs), 1), median=xs[(len(xs) - 1) // 2],
-                p95=xs[max(0, math.ceil(0.95 * len(xs)) - 1)], max=xs[-1])
+    n, mean = len(xs), sum(xs) / len(xs)
+    out = dict(n=n, mean=round(mean, 1), median=xs[(n - 1) // 2], p95=xs[max(0, math.ceil(0.95 * n) - 1)], max=xs[-1])
+    if sampled:  # normal approximation for the mean; binomial order-statistic ranks for the 95th percentile
+        sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / max(1, n - 1))
+        h = 1.96 * math.sqrt(n * 0.95 * 0.05)
+        out.update(mean_ci=round(1.96 * sd / math.sqrt(n), 1), p95_ci=(xs[max(0, math.floor(0.95 * n - h) - 1)], xs[min(n - 1, math.ceil(0.95 * n + h) - 1)]))
+    return out
 
-def length_stats(records, tokenizer=None):
-    "Length summary per (category, reasoning): prompt/thinking/answer stats and the mean thinking share of the output."
+def length_stats(records, tokenizer=None, sampled=False):
+    "Length summary per (category, reasoning); `sampled=True` when `records` is a uniform sample adds 95% bands."
     groups = defaultdict(list)
     for l in token_lengths(records, tokenizer): groups[(l['category'], l['reasoning'])].append(l)
     share = lambda ls: round(sum(l['thinking'] / max(1, l['thinking'] + l['answer']) for l in ls) / len(ls), 3)
-    return {k: dict(n=len(v), **{p: _summary([l[p] for l in v]) for p in PARTS}, thinking_share=share(v)) for k, v in sorted(groups.items())}
+    return {k: dict(n=len(v), **{p: _summary([l[p] for l in v], sampled) for p in PARTS}, thinking_share=share(v)) for k, v in sorted(groups.items())}
+
+def _cell(s):
+    if 'mean_ci' not in s: return f"{s['mean']:g}/{s['p95']}/{s['max']}"
+    return f"{s['mean']:g}±{s['mean_ci']:g}/{s['p95']} [{s['p95_ci'][0]}-{s['p95_ci'][1]}]/{s['max']}"
 
 def stats_table(stats):
-    "`length_stats` as a text table (mean / p95 / max per part)."
-    rows = [[f'{c} {m}', s['n'], *[f"{s[p]['mean']:g}/{s[p]['p95']}/{s[p]['max']}" for p in PARTS], f"{s['thinking_share']:.0%}"]
-            for (c, m), s in stats.items()]
-    return _table(rows, ['category mode', 'rows', *[f'{p} mean/p95/max' for p in PARTS], 'thinking share'])
+    "`length_stats` as a text table (mean / p95 / max per part, with 95% bands when sampled)."
+    sampled = any('mean_ci' in s['answer'] for s in stats.values())
+    rows = [[f'{c} {m}', s['n'], *[_cell(s[p]) for p in PARTS], f"{s['thinking_share']:.0%}"] for (c, m), s in stats.items()]
+    head = 'mean±95%/p95 [95% band]/max' if sampled else 'mean/p95/max'
+    return _table(rows, ['category mode', 'rows', *[f'{p} {head}' for p in PARTS], 'thinking share'])
 
 # %% ../nbs/00_data.ipynb
-def plot_dataset(records, tokenizer=None):
-    "Three panels: rows per category and mode, output length on vs off, thinking share of on-mode outputs."
+class _Reservoir:
+    "A uniform random sample of `k` items from a stream of unknown length (Algorithm R), seeded."
+    def __init__(self, k, seed): self.k, self.n, self.items, self.rng = k, 0, [], random.Random(seed)
+    def add(self, x):
+        self.n += 1
+        if len(self.items) < self.k: self.items.append(x)
+        else:
+            j = self.rng.randrange(self.n)
+            if j < self.k: self.items[j] = x
+
+@dataclass
+class Profile:
+    "What one pass over a stream saw: `n` rows, exact `counts` per field, and a uniform `sample` of rows."
+    n: int
+    counts: dict  # field or (field, field) -> Counter
+    sample: list
+
+PROFILE_FIELDS = (('category', 'reasoning'), 'generator', 'license', 'version', 'used_in_training')
+
+def profile(records, sample=10_000, seed=0, fields=PROFILE_FIELDS):
+    "Exact counts by `fields` and a uniform sample of `sample` rows (all rows when `sample` is None), in one pass."
+    counts, res = {f: Counter() for f in fields}, _Reservoir(math.inf if sample is None else sample, f'{seed}/profile')
+    for r in records:
+        for f in fields: counts[f][tuple(_field(r, x) for x in f) if isinstance(f, tuple) else _field(r, f)] += 1
+        res.add(r)
+    return Profile(res.n, {f: Counter(dict(c.most_common())) for f, c in counts.items()}, res.items)
+
+# %% ../nbs/00_data.ipynb
+def plot_dataset(records, tokenizer=None, counts=None):
+    "Three panels: rows per category and mode (`counts` when given, e.g. exact counts of a sampled stream), output length on vs off, thinking share of on-mode outputs."
     import matplotlib.pyplot as plt
-    ls, c = token_lengths(records, tokenizer), count_by(records, 'category', 'reasoning')
+    ls, c = token_lengths(records, tokenizer), counts or count_by(records, 'category', 'reasoning')
     cats, unit = sorted({k[0] for k in c}), ('tokens' if tokenizer is not None else 'words')
     colors = {'on': 'tab:orange', 'off': 'tab:blue'}
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))
@@ -352,33 +448,39 @@ def plot_dataset(records, tokenizer=None):
 # %% ../nbs/00_data.ipynb
 @dataclass
 class Curation:
-    "What `curate` kept, in training order, and what it dropped, with a reason for each."
+    "What `curate` kept, in training order, and what it dropped: every reason counted, the first `max_dropped` rows kept."
     records: list
-    dropped: list  # [(Record, reason)]
+    dropped: list  # [(Record, reason)], the first max_dropped of them
+    drop_counts: Counter = field(default_factory=Counter)  # reason (before the ':') -> rows
     def summary(self):
         "One line: kept rows per category and mode, dropped rows per reason."
-        c, d = count_by(self.records, 'category', 'reasoning'), Counter(r.split(':')[0] for _, r in self.dropped)
+        c, d = count_by(self.records, 'category', 'reasoning'), self.drop_counts or Counter(r.split(':')[0] for _, r in self.dropped)
         kept = ', '.join(f'{k}: {c[(k, "on")]} on / {c[(k, "off")]} off' for k in dict.fromkeys(r.category for r in self.records))
-        return f'kept {len(self.records)} ({kept}); dropped {len(self.dropped)}' + (f' ({", ".join(f"{k}: {v}" for k, v in d.items())})' if d else '')
+        n = sum(d.values())
+        return f'kept {len(self.records)} ({kept}); dropped {n}' + (f' ({", ".join(f"{k}: {v}" for k, v in d.items())})' if d else '')
 
 def _prompt_key(r): return (' '.join(' '.join(m['content'] for m in r.input).lower().split()), r.reasoning)
 
+def _prompt_hash(r):
+    "8-byte digest of the normalised prompt and mode: what dedup remembers per row, instead of the text."
+    p, mode = _prompt_key(r)
+    return int.from_bytes(hashlib.blake2b(f'{mode}\0{p}'.encode(), digest_size=8).digest(), 'little')
+
 # %% ../nbs/00_data.ipynb
-def _filter(records, categories, dedup, n, max_tokens, max_completion_tokens):
-    "Rows of the wanted categories minus duplicates and over-long rows; and the dropped rows with reasons."
-    kept, dropped, seen = [], [], set()
+def _filtered(records, categories, dedup, n, max_tokens, max_completion_tokens, drop):
+    "Stream the rows of the wanted categories minus duplicates and over-long rows; `drop(record, reason)` hears of the rest."
+    seen = set()
     for r in records:
         if r.category not in categories: continue
         if dedup:
-            k = _prompt_key(r)
-            if k in seen: dropped.append((r, 'duplicate prompt')); continue
+            k = _prompt_hash(r)
+            if k in seen: drop(r, 'duplicate prompt'); continue
             seen.add(k)
         if n is not None:
-            out, total = n(r.output), n(r.output) + sum(n(m['content']) for m in r.input)
-            if max_completion_tokens and out > max_completion_tokens: dropped.append((r, f'completion too long: {out} > {max_completion_tokens} tokens')); continue
-            if max_tokens and total > max_tokens: dropped.append((r, f'too long: {total} > {max_tokens} tokens')); continue
-        kept.append(r)
-    return kept, dropped
+            out = n(r.output); total = out + sum(n(m['content']) for m in r.input)
+            if max_completion_tokens and out > max_completion_tokens: drop(r, f'completion too long: {out} > {max_completion_tokens} tokens'); continue
+            if max_tokens and total > max_tokens: drop(r, f'too long: {total} > {max_tokens} tokens'); continue
+        yield r
 
 def _interleave(on, off):
     "Merge two lists so each is spread evenly over the result (on first on ties)."
@@ -386,24 +488,29 @@ def _interleave(on, off):
     return [t[-1] for t in sorted(keyed, key=lambda t: t[:3])]
 
 # %% ../nbs/00_data.ipynb
-def curate(records, quotas, on_ratio, seed=0, dedup=True, tokenizer=None, max_tokens=16384, max_completion_tokens=8192, curriculum=False):
-    "Exactly `quotas[cat]` rows per category, `round(q*on_ratio)` of them on; deterministic for `seed`."
+def curate(records, quotas, on_ratio, seed=0, dedup=True, tokenizer=None, max_tokens=16384, max_completion_tokens=8192,
+           curriculum=False, max_dropped=10_000):
+    "Exactly `quotas[cat]` rows per category, `round(q*on_ratio)` of them on; one streaming pass, deterministic for `seed`."
     if not 0 <= on_ratio <= 1: raise ValueError(f'on_ratio must be between 0 and 1, got {on_ratio}')
-    pool, dropped = _filter(records, set(quotas), dedup, None if tokenizer is None else _counter(tokenizer), max_tokens, max_completion_tokens)
-    chosen = {'on': [], 'off': []}
-    for cat, q in quotas.items():
-        for mode, need in (('on', round(q * on_ratio)), ('off', q - round(q * on_ratio))):
-            have = [r for r in pool if r.category == cat and r.reasoning == mode]
-            if len(have) < need:
-                raise ValueError(f'not enough {cat!r} rows with reasoning {mode}: need {need}, have {len(have)}'
-                                 f' (after dropping {sum(r.category == cat for r, _ in dropped)} duplicates/too long {cat!r} rows)')
-            chosen[mode] += random.Random(f'{seed}/{cat}/{mode}').sample(have, need)
+    need = {(cat, m): k for cat, q in quotas.items() for m, k in (('on', round(q * on_ratio)), ('off', q - round(q * on_ratio)))}
+    res = {key: _Reservoir(k, f'{seed}/{key[0]}/{key[1]}') for key, k in need.items()}
+    dropped, counts, by_cat = [], Counter(), Counter()
+    def drop(r, reason):
+        counts[reason.split(':')[0]] += 1; by_cat[r.category] += 1
+        if len(dropped) < max_dropped: dropped.append((r, reason))
+    for r in _filtered(records, set(quotas), dedup, None if tokenizer is None else _counter(tokenizer), max_tokens, max_completion_tokens, drop):
+        res[(r.category, r.reasoning)].add(r)
+    for (cat, mode), k in need.items():
+        if res[(cat, mode)].n < k:
+            raise ValueError(f'not enough {cat!r} rows with reasoning {mode}: need {k}, have {res[(cat, mode)].n}'
+                             f' (after dropping {by_cat[cat]} duplicates/too long {cat!r} rows)')
+    chosen = {m: [r for (cat, mode), rs in res.items() if mode == m for r in rs.items] for m in ('on', 'off')}
     if curriculum:
         n = _counter(tokenizer)
-        return Curation(_interleave(*[sorted(chosen[m], key=lambda r: n(r.output)) for m in ('on', 'off')]), dropped)
+        return Curation(_interleave(*[sorted(chosen[m], key=lambda r: n(r.output)) for m in ('on', 'off')]), dropped, counts)
     out = chosen['on'] + chosen['off']
     random.Random(seed).shuffle(out)
-    return Curation(out, dropped)
+    return Curation(out, dropped, counts)
 
 # %% ../nbs/00_data.ipynb
 def _as_record(r):
@@ -488,68 +595,104 @@ def _tokenizer(name):
         tiny = _pkg_dir()/'assets'/'tiny'
         if not (tiny/'tokenizer_config.json').exists(): return None, 'whitespace words (the tiny tokenizer is not installed; pass --tokenizer)'
         name = tiny
+    if (Path(name)/'tokenizer.json').is_file():  # the Rust tokenizer alone: same counts, without importing transformers
+        from tokenizers import Tokenizer
+        return Tokenizer.from_file(str(Path(name)/'tokenizer.json')), f'tokens of {name}'
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(name), f'tokens of {name}'
+
+class _Printer:
+    "A `skipped` list that prints each problem as it arrives (to `file`) and only counts, so memory stays flat."
+    def __init__(self, file=None): self.n, self.file = 0, file
+    def append(self, e): self.n += 1; print(e, file=self.file or sys.stdout)
+
+def _stream(args, skipped):
+    "The validated stream a `stats`/`curate` command reads, from its source options."
+    return iter_records(args.source, split=args.split, limit=args.limit, lenient=args.lenient, config=args.config,
+                        seed=args.seed, skipped=skipped)
+
+def _nothing_loaded(args, skipped):
+    print(f'error: nothing loaded from {args.source}' + (f': {skipped.n} row(s)/source(s) skipped, listed above' if skipped.n else ''), file=sys.stderr)
+    return 1
 
 # %% ../nbs/00_data.ipynb
 def _cli_validate(args):
     bad = total = 0
     for f in args.files:
-        try: recs = load_records(f, lenient=True)
+        out, c = _Printer(), Counter()
+        try:
+            for r in iter_records(f, split=args.split, limit=args.limit, lenient=True, config=args.config, skipped=out): c[r.reasoning] += 1
         except FileNotFoundError: print(f'{f}: no such file or directory'); bad += 1; continue
         except (OSError, DatasetError) as e: print(e if isinstance(e, DatasetError) else f'{f}: {e}'); bad += 1; continue
-        for e in recs.skipped: print(e)
-        bad, total = bad + len(recs.skipped), total + len(recs)
-        c = count_by(recs, 'reasoning')
-        print(f'{f}: {len(recs)} valid rows ({c["on"]} on / {c["off"]} off), {len(recs.skipped)} bad')
+        n = c['on'] + c['off']
+        bad, total = bad + out.n, total + n
+        print(f'{f}: {n} valid rows ({c["on"]} on / {c["off"]} off), {out.n} bad')
     print(f'{"FAILED" if bad else "OK"}: {total} valid rows, {bad} problem(s) in {len(args.files)} source(s)')
     return 1 if bad else 0
 
 def _cli_stats(args):
-    recs = load_records(args.source, split=args.split, limit=args.limit, lenient=args.lenient)
+    skipped = _Printer(sys.stderr)
+    prof = profile(_stream(args, skipped), sample=args.sample or None, seed=args.seed)
+    if not prof.n: return _nothing_loaded(args, skipped)
     tok, desc = _tokenizer(args.tokenizer)
-    print(f'{args.source}: {len(recs)} rows' + (f', {len(recs.skipped)} skipped' if recs.skipped else '') + '\n')
-    print(mode_table(recs))
-    for f in ('generator', 'license', 'version', 'used_in_training'): print(); print(_table(count_by(recs, f).items(), [f, 'rows']))
-    print(f'\nlengths in {desc}:'); print(stats_table(length_stats(recs, tok)))
+    print(f'{args.source}: {prof.n} rows' + (f', {skipped.n} skipped' if skipped.n else '') + '\n')
+    print(mode_table(prof.counts[('category', 'reasoning')]))
+    for f in PROFILE_FIELDS[1:]: print(); print(_table(prof.counts[f].items(), [f, 'rows']))
+    sampled = len(prof.sample) < prof.n
+    how = f'a uniform sample of {len(prof.sample)} of the {prof.n} rows (seed {args.seed}), with 95% bands' if sampled else f'all {prof.n} rows'
+    print(f'\nlengths in {desc}, on {how}:'); print(stats_table(length_stats(prof.sample, tok, sampled=sampled)))
     if args.plot:
         import matplotlib; matplotlib.use('Agg')
-        plot_dataset(recs, tok).savefig(args.plot, dpi=100); print(f'\nplot written to {args.plot}')
+        plot_dataset(prof.sample, tok, counts=prof.counts[('category', 'reasoning')]).savefig(args.plot, dpi=100); print(f'\nplot written to {args.plot}')
     return 0
 
 def _cli_curate(args):
-    recs = load_records(args.source, split=args.split, limit=args.limit, lenient=args.lenient)
+    skipped = _Printer(sys.stderr)
     tok, desc = _tokenizer(args.tokenizer) if args.tokenizer else (None, None)
-    c = curate(recs, dict(args.quota), args.on_ratio, args.seed, dedup=not args.no_dedup, tokenizer=tok,
-               max_tokens=args.max_tokens, max_completion_tokens=args.max_completion_tokens, curriculum=args.curriculum)
+    seen = Counter()
+    def counted(rs):
+        for r in rs: seen['rows'] += 1; yield r
+    try: c = curate(counted(_stream(args, skipped)), dict(args.quota), args.on_ratio, args.seed, dedup=not args.no_dedup, tokenizer=tok,
+                    max_tokens=args.max_tokens, max_completion_tokens=args.max_completion_tokens, curriculum=args.curriculum)
+    except ValueError:
+        if not seen['rows']: return _nothing_loaded(args, skipped)
+        raise
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, 'w', encoding='utf-8') as f:
         for r in c.records: f.write(json.dumps(r.to_dict(), ensure_ascii=False) + '\n')
     print(f'{c.summary()} -> {args.out}')
+    print(f'read {seen["rows"]} valid rows' + (f', skipped {skipped.n} (listed on stderr)' if skipped.n else ''))
     print(f'length limits in {desc}' if tok else 'no token-length limits (pass --tokenizer to apply --max-tokens/--max-completion-tokens)')
     return 0
 
 # %% ../nbs/00_data.ipynb
+def _source_options(q, many=False):
+    "The options every sub-command shares to say where rows come from."
+    if many: q.add_argument('files', nargs='+', help='.jsonl/.json/.parquet files, directories (hub layout) or hub dataset ids')
+    else: q.add_argument('source', help='a file, a directory (hub layout) or a hub dataset id')
+    q.add_argument('--config', default='SFT', help=f'hub config / top directory: {" or ".join(CONFIG_SPLITS)} (default SFT)')
+    q.add_argument('--split', help='hub/directory split(s), comma-separated (e.g. math,chat; default: all of the config)')
+    q.add_argument('--limit', type=int, help='read at most this many rows, drawn across the splits (shuffled with --seed)')
+
 def add_cli(p):
     "Add the `data` sub-commands (validate, stats, curate) to an argparse parser."
     sub = p.add_subparsers(dest='data_command', metavar='ACTION')
-    v = sub.add_parser('validate', help='check files row by row; prints file:line: field: problem, exit 1 on any')
-    v.add_argument('files', nargs='+', help='.jsonl/.json/.parquet files or directories')
+    v = sub.add_parser('validate', help='check sources row by row (streamed); prints file:line: field: problem, exit 1 on any')
+    _source_options(v, many=True)
     v.set_defaults(func=_cli_validate)
-    s = sub.add_parser('stats', help='counts by category/mode/generator/license/version and token lengths')
-    c = sub.add_parser('curate', help='pick exact per-category quotas with an exact on/off ratio; write jsonl')
+    s = sub.add_parser('stats', help='exact counts by category/mode/generator/license/version; token lengths on a uniform sample')
+    c = sub.add_parser('curate', help='pick exact per-category quotas with an exact on/off ratio in one streaming pass; write jsonl')
     for q in (s, c):
-        q.add_argument('source', help='a file, a directory (hub layout) or a hub dataset id')
-        q.add_argument('--split', help='hub/directory split(s), comma-separated (e.g. math,chat)')
-        q.add_argument('--limit', type=int, help='read at most this many rows')
-        q.add_argument('--lenient', action='store_true', help='skip bad rows (they are reported) instead of failing')
+        _source_options(q)
+        q.add_argument('--lenient', action='store_true', help='skip bad rows and sources (each is listed on stderr) instead of failing')
+        q.add_argument('--seed', type=int, default=0, help='seed for --limit sampling' + (', the length sample' if q is s else ' and the selection'))
         q.add_argument('--tokenizer', help="tokenizer path or hub id, or 'words'" + (' (default: the tiny tokenizer if installed)' if q is s else ''))
+    s.add_argument('--sample', type=int, default=10_000, help='token lengths on a uniform sample of this many rows, with 95%% bands (0: all rows)')
     s.add_argument('--plot', help='also write the plots to this image file')
     s.set_defaults(func=_cli_stats)
     c.add_argument('--out', required=True, help='output .jsonl file')
     c.add_argument('--quota', type=_quota, action='append', required=True, metavar='CATEGORY=N', help='rows wanted per category (repeat)')
     c.add_argument('--on-ratio', type=float, required=True, help='share of reasoning-on rows within each category, 0..1')
-    c.add_argument('--seed', type=int, default=0)
     c.add_argument('--curriculum', action='store_true', help='sort by completion length and interleave on/off (NeMo-Curator)')
     c.add_argument('--no-dedup', action='store_true', help='keep duplicate prompts')
     c.add_argument('--max-tokens', type=int, default=16384, help='drop rows longer than this (with --tokenizer)')
