@@ -5,13 +5,13 @@
 # %% auto 0
 __all__ = ['LETTERS', 'MODES', 'DEMO_PAIRS', 'DEMO_BUDGETS', 'DEMO_QUOTAS', 'extract_choice', 'extract_math', 'math_equal',
            'mcq_prompt', 'shuffle_choices', 'TaskError', 'load_items', 'load_gpqa', 'load_mmlu', 'load_task',
-           'generate_with_budget', 'item_messages', 'grade', 'wilson', 'majority_vote', 'summarize', 'evaluate',
-           'save_results', 'mcnemar', 'paired_diff', 'compare_table', 'budget_sweep', 'plot_budget_sweep', 'vote_curve',
-           'plot_vote_curve', 'load_for_eval', 'write_report', 'run_eval', 'add_cli', 'demo_curate', 'demo_train',
-           'demo_evaluate', 'demo_notes', 'run_demo', 'add_demo_cli', 'split_thinking']
+           'generate_with_budget', 'Endpoint', 'item_messages', 'grade', 'wilson', 'majority_vote', 'summarize',
+           'evaluate', 'save_results', 'mcnemar', 'paired_diff', 'compare_table', 'budget_sweep', 'plot_budget_sweep',
+           'vote_curve', 'plot_vote_curve', 'load_for_eval', 'write_report', 'run_eval', 'add_cli', 'demo_curate',
+           'demo_train', 'demo_evaluate', 'demo_notes', 'run_demo', 'add_demo_cli', 'split_thinking']
 
 # %% ../nbs/03_evaluate.ipynb
-import argparse, collections, json, math, random, re, sys, threading, time
+import argparse, collections, json, math, os, random, re, sys, threading, time
 from pathlib import Path
 import torch
 from math_verify import parse as _mv_parse, verify as _mv_verify
@@ -218,6 +218,60 @@ def generate_with_budget(model, tok, conversations, max_new_tokens=256, max_thin
     return out
 
 # %% ../nbs/03_evaluate.ipynb
+class Endpoint:
+    "An OpenAI-compatible chat endpoint (ours, vLLM, SGLang, a provider) that `evaluate` can grade like a local model."
+    def __init__(self, base_url, model, api_key=None, concurrency=16, retries=5, timeout=600.0):
+        self.base_url, self.model, self.api_key = base_url.rstrip('/'), model, api_key
+        self.concurrency, self.retries, self.timeout = concurrency, retries, timeout
+
+    def __repr__(self): return f'Endpoint({self.base_url!r}, model={self.model!r})'
+
+    def _post(self, client, body):
+        "POST one chat completion, retrying connection errors, 429 and 5xx with backoff (Retry-After honoured)."
+        import httpx
+        for attempt in range(self.retries + 1):
+            try:
+                r = client.post('/chat/completions', json=body)
+                if r.status_code < 400: return r.json()
+                if r.status_code not in (408, 429) and r.status_code < 500 or attempt == self.retries:
+                    raise RuntimeError(f'{self.base_url}: HTTP {r.status_code}: {r.text[:300]}')
+                wait = float(r.headers.get('retry-after') or 0) or 0.5 * 2 ** attempt
+            except (httpx.TransportError, ValueError) as e:
+                if attempt == self.retries: raise RuntimeError(f'{self.base_url}: {e!r} after {attempt + 1} tries') from None
+                wait = 0.5 * 2 ** attempt
+            time.sleep(min(wait, 30))
+
+    def _body(self, conv, max_new_tokens, max_thinking_tokens, do_sample, temperature, top_p, seed):
+        body = {'model': self.model, 'messages': conv, 'max_tokens': max_new_tokens,
+                'temperature': temperature if do_sample else 0.0, 'top_p': top_p if do_sample else 1.0}
+        if do_sample: body['seed'] = seed
+        if max_thinking_tokens is not None:   # our name, vLLM's name and NIM's, so any of them applies the budget
+            body.update(max_thinking_tokens=max_thinking_tokens, thinking_token_budget=max_thinking_tokens,
+                        nvext={'max_thinking_tokens': max_thinking_tokens})
+        return body
+
+    def generate(self, conversations, max_new_tokens=256, max_thinking_tokens=None, do_sample=False, temperature=0.6,
+                 top_p=0.95, seed=0, **_):
+        "Replies `{reply, new_tokens, forced, thinking_tokens, answer_tokens}`, at most `concurrency` requests in flight."
+        import httpx
+        from concurrent.futures import ThreadPoolExecutor
+        headers = {'Authorization': f'Bearer {self.api_key}'} if self.api_key else {}
+        with httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout) as client, \
+             ThreadPoolExecutor(self.concurrency) as pool:
+            bodies = [self._body(c, max_new_tokens, max_thinking_tokens, do_sample, temperature, top_p, seed + i) for i, c in enumerate(conversations)]
+            return list(pool.map(lambda b: _endpoint_reply(self._post(client, b)), bodies))
+
+def _endpoint_reply(resp):
+    "A chat completion as the reply `evaluate` grades: the thinking back inside `<think>` tags, then the answer."
+    msg, usage = resp['choices'][0]['message'], resp.get('usage') or {}
+    thinking = msg.get('reasoning_content') or msg.get('reasoning')
+    content = msg.get('content') or ''
+    reply = f'{THINK_OPEN}\n{thinking}\n{THINK_CLOSE}\n\n{content}' if thinking else content
+    n = usage.get('completion_tokens', 0)
+    r = (usage.get('completion_tokens_details') or {}).get('reasoning_tokens') or 0
+    return dict(reply=reply, new_tokens=n, forced=False, thinking_tokens=r, answer_tokens=n - r)
+
+# %% ../nbs/03_evaluate.ipynb
 MODES = {'on': SYSTEM_ON, 'off': SYSTEM_OFF, None: None}
 
 def item_messages(item, mode='on'):
@@ -254,8 +308,8 @@ def _record(item, conv, gens, tok):
     vote = majority_vote(answers)
     think = [split_thinking(g['reply']) for g in gens]
     rec = dict(id=item.get('id'), prompt=conv[-1]['content'], system=conv[0]['content'] if len(conv) > 1 else None,
-               reply=gens[0]['reply'], thinking_tokens=sum(_n_tokens(tok, t) for t, _ in think) / len(gens),
-               answer_tokens=sum(_n_tokens(tok, a) for _, a in think) / len(gens), forced=gens[0]['forced'],
+               reply=gens[0]['reply'], thinking_tokens=sum((g['thinking_tokens'] if 'thinking_tokens' in g else _n_tokens(tok, t)) for g, (t, _) in zip(gens, think)) / len(gens),
+               answer_tokens=sum((g['answer_tokens'] if 'answer_tokens' in g else _n_tokens(tok, a)) for g, (_, a) in zip(gens, think)) / len(gens), forced=gens[0]['forced'],
                extracted=vote, gold=LETTERS[item['gold']] if 'choices' in item else item['answer'],
                correct=vote is not None and graded[answers.index(vote)][1])
     if len(gens) > 1: rec.update(answers=answers, sample_correct=[c for _, c in graded], replies=[g['reply'] for g in gens])
@@ -272,12 +326,13 @@ def summarize(records, **info):
 
 def evaluate(model, tok, items, mode='on', max_new_tokens=256, max_thinking_tokens=None, do_sample=False, k=1,
              temperature=0.6, top_p=0.95, batch_size=64, seed=0, name=None):
-    "Generate (batched; greedy unless `do_sample` or `k>1`) and grade every item; returns `{summary, records}`."
+    "Generate (batched, or through an `Endpoint`; greedy unless `do_sample` or `k>1`) and grade every item; returns `{summary, records}`."
     convs = [item_messages(it, mode) for it in items]
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    gens = generate_with_budget(model, tok, [c for c in convs for _ in range(k)], max_new_tokens, max_thinking_tokens,
-                                do_sample=do_sample or k > 1, temperature=temperature, top_p=top_p, batch_size=batch_size)
+    convs_k, kw = [c for c in convs for _ in range(k)], dict(do_sample=do_sample or k > 1, temperature=temperature, top_p=top_p)
+    if isinstance(model, Endpoint): gens = model.generate(convs_k, max_new_tokens, max_thinking_tokens, seed=seed, **kw)   # a served model
+    else: gens = generate_with_budget(model, tok, convs_k, max_new_tokens, max_thinking_tokens, batch_size=batch_size, **kw)
     secs = time.perf_counter() - t0
     records = [_record(it, c, gens[i * k:(i + 1) * k], tok) for i, (it, c) in enumerate(zip(items, convs))]
     new = sum(g['new_tokens'] for g in gens)
@@ -425,10 +480,14 @@ def run_eval(args):
     items = load_task(args.task, args.n, args.seed)
     kw = dict(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed)
     results = {}
+    if args.base_url and args.base: raise ValueError('--base compares against a local base model; with --base-url evaluate the base on its own endpoint')
     if args.base:
         bm, bt = load_for_eval(args.base)
         results['base'] = evaluate(bm, bt, items, None, name='base', **kw)
-    model, tok = load_for_eval(args.model)
+    if args.base_url:
+        if args.concurrency < 1 or args.retries < 0: raise ValueError('--concurrency must be >= 1 and --retries >= 0')
+        model, tok = Endpoint(args.base_url, args.model, args.api_key, args.concurrency, args.retries), None
+    else: model, tok = load_for_eval(args.model)
     for m in modes:
         name = f'model-{m or "none"}'
         results[name] = evaluate(model, tok, items, m, name=name, do_sample=args.sample and m == 'on', **kw)
@@ -443,7 +502,11 @@ def run_eval(args):
 
 def add_cli(p):
     "Add the `reasoning-nb eval` arguments to parser `p`."
-    p.add_argument('--model', required=True, help='training run dir, preset (tiny, qwen2.5-0.5b-instruct, ...), hub id or local dir')
+    p.add_argument('--model', required=True, help='training run dir, preset (tiny, qwen2.5-0.5b-instruct, ...), hub id or local dir; with --base-url: the served model name')
+    p.add_argument('--base-url', help='grade an OpenAI-compatible endpoint instead of a local model, e.g. http://127.0.0.1:8000/v1')
+    p.add_argument('--api-key', default=os.environ.get('OPENAI_API_KEY'), help='API key for --base-url (default $OPENAI_API_KEY)')
+    p.add_argument('--concurrency', type=int, default=16, help='requests in flight with --base-url (default 16)')
+    p.add_argument('--retries', type=int, default=5, help='retries per request on 429/5xx/connection errors (default 5)')
     p.add_argument('--base', help='also evaluate this base model (no system prompt) and compare against it')
     p.add_argument('--task', default='tiny-add', help='tiny-add, tiny-add-2, tiny-add-4, tiny-add-mix, tiny-mcq, gpqa-diamond, gpqa-main, mmlu, or a .jsonl file')
     p.add_argument('--n', type=int, default=200, help='number of items (default 200)')
