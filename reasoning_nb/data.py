@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb 1
 from __future__ import annotations
-import argparse, hashlib, itertools, json, math, random, re, sys
+import argparse, hashlib, itertools, json, math, os, random, re, sys
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -468,18 +468,18 @@ def _prompt_hash(r):
 
 # %% ../nbs/00_data.ipynb
 def _filtered(records, categories, dedup, n, max_tokens, max_completion_tokens, drop):
-    "Stream the rows of the wanted categories minus duplicates and over-long rows; `drop(record, reason)` hears of the rest."
+    "Stream the rows of the wanted categories minus duplicates and over-long rows; `drop(record, category, reason)` hears of the rest."
     seen = set()
     for r in records:
         if r.category not in categories: continue
         if dedup:
             k = _prompt_hash(r)
-            if k in seen: drop(r, 'duplicate prompt'); continue
+            if k in seen: drop(r, r.category, 'duplicate prompt'); continue
             seen.add(k)
         if n is not None:
             out = n(r.output); total = out + sum(n(m['content']) for m in r.input)
-            if max_completion_tokens and out > max_completion_tokens: drop(r, f'completion too long: {out} > {max_completion_tokens} tokens'); continue
-            if max_tokens and total > max_tokens: drop(r, f'too long: {total} > {max_tokens} tokens'); continue
+            if max_completion_tokens and out > max_completion_tokens: drop(r, r.category, f'completion too long: {out} > {max_completion_tokens} tokens'); continue
+            if max_tokens and total > max_tokens: drop(r, r.category, f'too long: {total} > {max_tokens} tokens'); continue
         yield r
 
 def _interleave(on, off):
@@ -489,17 +489,30 @@ def _interleave(on, off):
 
 # %% ../nbs/00_data.ipynb
 def curate(records, quotas, on_ratio, seed=0, dedup=True, tokenizer=None, max_tokens=16384, max_completion_tokens=8192,
-           curriculum=False, max_dropped=10_000):
+           curriculum=False, max_dropped=10_000, num_proc=None, **source):
     "Exactly `quotas[cat]` rows per category, `round(q*on_ratio)` of them on; one streaming pass, deterministic for `seed`."
     if not 0 <= on_ratio <= 1: raise ValueError(f'on_ratio must be between 0 and 1, got {on_ratio}')
     need = {(cat, m): k for cat, q in quotas.items() for m, k in (('on', round(q * on_ratio)), ('off', q - round(q * on_ratio)))}
     res = {key: _Reservoir(k, f'{seed}/{key[0]}/{key[1]}') for key, k in need.items()}
     dropped, counts, by_cat = [], Counter(), Counter()
-    def drop(r, reason):
-        counts[reason.split(':')[0]] += 1; by_cat[r.category] += 1
+    def drop(r, cat, reason):
+        counts[reason.split(':')[0]] += 1; by_cat[cat] += 1
         if len(dropped) < max_dropped: dropped.append((r, reason))
-    for r in _filtered(records, set(quotas), dedup, None if tokenizer is None else _counter(tokenizer), max_tokens, max_completion_tokens, drop):
-        res[(r.category, r.reasoning)].add(r)
+    path = isinstance(records, (str, Path))
+    files = _jsonl_files(records, source.get('split'), source.get('config', 'SFT')) if path and tokenizer is None and not source.get('limit') else None
+    if files:  # local JSON lines: validate on every core, select here by (file, offset), read the chosen rows back
+        seen = set()
+        for ref, cat, mode, h in _scan_jsonl(files, set(quotas), source.get('lenient', False), source.get('convert_v1', True), source.get('skipped'), num_proc):
+            if dedup:
+                if h in seen: drop(ref, cat, 'duplicate prompt'); continue
+                seen.add(h)
+            res[(cat, mode)].add(ref)
+        for rs in res.values(): rs.items = [_read_at(ref) for ref in rs.items]
+        dropped[:] = [(_read_at(ref), why) for ref, why in dropped]
+    else:
+        if path: records = iter_records(records, seed=seed, **source)
+        for r in _filtered(records, set(quotas), dedup, None if tokenizer is None else _counter(tokenizer), max_tokens, max_completion_tokens, drop):
+            res[(r.category, r.reasoning)].add(r)
     for (cat, mode), k in need.items():
         if res[(cat, mode)].n < k:
             raise ValueError(f'not enough {cat!r} rows with reasoning {mode}: need {k}, have {res[(cat, mode)].n}'
@@ -511,6 +524,73 @@ def curate(records, quotas, on_ratio, seed=0, dedup=True, tokenizer=None, max_to
     out = chosen['on'] + chosen['off']
     random.Random(seed).shuffle(out)
     return Curation(out, dropped, counts)
+
+# %% ../nbs/00_data.ipynb
+def _parse_line(raw):
+    "One JSON-lines row, or `_Bad` for invalid UTF-8 / JSON."
+    try: return json.loads(raw.decode('utf-8').rstrip())
+    except UnicodeDecodeError: return _Bad('json', 'not valid UTF-8')
+    except json.JSONDecodeError as e: return _Bad('json', f'invalid JSON ({e.msg} at column {e.colno})')
+
+def _ranges(files, chunk=1 << 23):
+    "`(file, start, end)` byte ranges of about `chunk` bytes, each ending at a line end."
+    for f in files:
+        size, starts = f.stat().st_size, [0]
+        with open(f, 'rb') as fh:
+            while starts[-1] + chunk < size:
+                fh.seek(starts[-1] + chunk); fh.readline()
+                if fh.tell() >= size: break
+                starts.append(fh.tell())
+        yield from ((f, a, b) for a, b in zip(starts, starts[1:] + [size]))
+
+def _scan_range(job):
+    "Worker: validate one byte range; (lines, non-blank lines, good rows as (line, offset, category, mode, hash), problems)."
+    path, start, end, cats, convert_v1 = job
+    good, bad, n, filled = [], [], 0, 0
+    with open(path, 'rb') as f:
+        f.seek(start); pos = start
+        while pos < end:
+            raw = f.readline(); off = pos; pos += len(raw); n += 1
+            if off == 0 and raw.startswith(b'\xef\xbb\xbf'): raw = raw[3:]
+            if not raw.strip(): continue
+            filled += 1
+            try:
+                row = _parse_line(raw)
+                if isinstance(row, _Bad): raise row
+                r = _check_row(row, convert_v1)
+            except _Bad as e: bad.append((n, e.field, e.problem)); continue
+            if r.category in cats: good.append((n, off, r.category, r.reasoning, _prompt_hash(r)))
+    return n, filled, good, bad
+
+def _jsonl_files(source, split=None, config='SFT'):
+    "The files of a local `.jsonl` file or hub-layout directory of them, else None."
+    p = Path(source)
+    files = [p] if p.is_file() else [f for fs in _dir_splits(p, split, config).values() for f in fs] if p.is_dir() else []
+    return files if files and all(f.suffix == '.jsonl' for f in files) else None
+
+def _scan_jsonl(files, cats, lenient=False, convert_v1=True, skipped=None, num_proc=None):
+    "Stream `((file, offset), category, mode, hash)` for the good rows of `cats`, validated in a process pool, in file order."
+    import multiprocessing as mp
+    jobs = [(f, a, b, cats, convert_v1) for f, a, b in _ranges(files)]
+    lines, filled = Counter(), Counter()
+    with mp.get_context('fork').Pool(num_proc or os.cpu_count()) as pool:
+        for (f, *_), (n, nf, good, bad) in zip(jobs, pool.imap(_scan_range, jobs)):
+            base = lines[f]; lines[f] += n; filled[f] += nf
+            for line, fld, problem in bad:
+                if not lenient: raise DatasetError(f, base + line, fld, problem)
+                if skipped is not None: skipped.append(DatasetError(f, base + line, fld, problem))
+            for _, off, cat, mode, h in good: yield (f, off), cat, mode, h
+    for f in files:
+        if not filled[f]:
+            if not lenient: raise DatasetError(f, 1, 'file', 'empty file: no records')
+            if skipped is not None: skipped.append(DatasetError(f, 1, 'file', 'empty file: no records'))
+
+def _read_at(ref, convert_v1=True):
+    "The `Record` at `(file, offset)`."
+    f, off = ref
+    with open(f, 'rb') as fh:
+        fh.seek(off); raw = fh.readline()
+    return _check_row(_parse_line(raw[3:] if off == 0 and raw.startswith(b'\xef\xbb\xbf') else raw), convert_v1)
 
 # %% ../nbs/00_data.ipynb
 def _as_record(r):
@@ -649,19 +729,14 @@ def _cli_stats(args):
 def _cli_curate(args):
     skipped = _Printer(sys.stderr)
     tok, desc = _tokenizer(args.tokenizer) if args.tokenizer else (None, None)
-    seen = Counter()
-    def counted(rs):
-        for r in rs: seen['rows'] += 1; yield r
-    try: c = curate(counted(_stream(args, skipped)), dict(args.quota), args.on_ratio, args.seed, dedup=not args.no_dedup, tokenizer=tok,
-                    max_tokens=args.max_tokens, max_completion_tokens=args.max_completion_tokens, curriculum=args.curriculum)
-    except ValueError:
-        if not seen['rows']: return _nothing_loaded(args, skipped)
-        raise
+    c = curate(args.source, dict(args.quota), args.on_ratio, args.seed, dedup=not args.no_dedup, tokenizer=tok, max_tokens=args.max_tokens,
+               max_completion_tokens=args.max_completion_tokens, curriculum=args.curriculum, num_proc=args.num_proc,
+               split=args.split, limit=args.limit, lenient=args.lenient, config=args.config, skipped=skipped)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, 'w', encoding='utf-8') as f:
         for r in c.records: f.write(json.dumps(r.to_dict(), ensure_ascii=False) + '\n')
     print(f'{c.summary()} -> {args.out}')
-    print(f'read {seen["rows"]} valid rows' + (f', skipped {skipped.n} (listed on stderr)' if skipped.n else ''))
+    if skipped.n: print(f'skipped {skipped.n} bad row(s)/source(s), listed on stderr')
     print(f'length limits in {desc}' if tok else 'no token-length limits (pass --tokenizer to apply --max-tokens/--max-completion-tokens)')
     return 0
 
@@ -694,6 +769,7 @@ def add_cli(p):
     c.add_argument('--quota', type=_quota, action='append', required=True, metavar='CATEGORY=N', help='rows wanted per category (repeat)')
     c.add_argument('--on-ratio', type=float, required=True, help='share of reasoning-on rows within each category, 0..1')
     c.add_argument('--curriculum', action='store_true', help='sort by completion length and interleave on/off (NeMo-Curator)')
+    c.add_argument('--num-proc', type=int, help='processes validating local .jsonl files (default: all cores)')
     c.add_argument('--no-dedup', action='store_true', help='keep duplicate prompts')
     c.add_argument('--max-tokens', type=int, default=16384, help='drop rows longer than this (with --tokenizer)')
     c.add_argument('--max-completion-tokens', type=int, default=8192, help='drop rows whose output is longer (with --tokenizer)')
