@@ -14,6 +14,7 @@ COMMANDS = {  # sub-command -> (module, one-line help)
     'memory': ('reasoning_nb.memory',   'estimate training memory and say whether it fits a card'),
     'eval':   ('reasoning_nb.evaluate', 'evaluate base vs thinking on/off with intervals'),
     'serve':  ('reasoning_nb.serve',    'serve a model with an OpenAI-compatible API'),
+    'export': ('reasoning_nb.export',   'write a run as a merged model directory for vLLM, SGLang or TGI, and print how to serve it'),
 }
 ADD_CLI = {'demo': 'add_demo_cli'}  # modules holding two commands name the second adder here
 
