@@ -13,7 +13,7 @@ from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import torch, torch.nn.functional as F
 from transformers import (Trainer, TrainingArguments, TrainerCallback, DataCollatorWithFlattening,
-                          AttentionInterface, AutoModelForCausalLM, AutoTokenizer)
+                          AttentionInterface, AutoModelForCausalLM, AutoTokenizer, set_seed)
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from .data import encode, strip_thinking, load_records, sample_path
@@ -291,28 +291,69 @@ def _peft_model(cfg, model):
     return get_peft_model(model, lora_config(cfg, model))
 
 # %% ../nbs/01_train.ipynb
+class _RefitSchedule(TrainerCallback):
+    "On (resumed) train begin, set the learning rate from the schedule fitted to this run's `max_steps`."
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kw):
+        # the checkpoint's optimizer holds the lr its own (maybe shorter) schedule set; the lambdas are rebuilt for max_steps
+        if state.global_step and hasattr(lr_scheduler, 'lr_lambdas'):
+            lrs = [b * fn(state.global_step) for b, fn in zip(lr_scheduler.base_lrs, lr_scheduler.lr_lambdas)]
+            for g, lr in zip(optimizer.param_groups, lrs): g['lr'] = lr
+            lr_scheduler._last_lr = lrs
+
+def _adapter_from_checkpoint(out, ckpt, tok):
+    "A run whose last checkpoint is its planned end: its best (else last) checkpoint's adapter becomes `out`/adapter."
+    best = json.loads((ckpt / 'trainer_state.json').read_text()).get('best_model_checkpoint')
+    src = out / 'checkpoints' / Path(best).name if best and (out / 'checkpoints' / Path(best).name).exists() else ckpt
+    (out / 'adapter').mkdir(exist_ok=True)
+    for f in ('adapter_config.json', 'adapter_model.safetensors'): shutil.copy(src / f, out / 'adapter' / f)
+    tok.save_pretrained(out / 'adapter')
+
 class _QuietProgress(ProgressCallback):
     "Trainer's progress bar without the printed log dicts: metrics.jsonl and the plot keep every number."
     def on_log(self, *args, **kwargs): pass
 
-def train(cfg=None, data=None, out='runs/tiny', resume=False, plot=None, merge=False, progress=True):
-    "Train a LoRA adapter for `cfg` on `data` (default: the bundled sample) into run directory `out`."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    ckpt = _last_checkpoint(out) if resume else None
-    if resume and (out / 'config.json').exists():  # the saved run defines what "the same run" is
-        saved = json.loads((out / 'config.json').read_text())
-        cfg, data = TrainConfig(**{**saved['config'], 'betas': tuple(saved['config']['betas'])}), saved['data']
+# what the checkpoint was trained with: a resumed run cannot change these
+_FIXED_ON_RESUME = ('model', 'r', 'lora_alpha', 'target_modules', 'quant', 'on_ratio', 'max_length', 'val_size', 'seed')
+
+def _resume_config(out, cfg, data, overrides):
+    "The saved config of the run in `out`, replaced by `cfg` if given, then `overrides`; refuses what a checkpoint cannot follow."
+    saved = json.loads((out / 'config.json').read_text())
+    old = TrainConfig(**{**saved['config'], 'betas': tuple(saved['config']['betas'])})
+    new = replace(cfg or old, **overrides)
+    bad = [k for k in _FIXED_ON_RESUME if getattr(new, k) != getattr(old, k)]
+    if bad: raise ValueError(f"{out}: cannot change {', '.join(f'{k} ({getattr(old, k)!r} -> {getattr(new, k)!r})' for k in bad)} "
+                             "when resuming; start a new run in another directory")
+    if data is not None and str(data) != saved['data']: raise ValueError(f"{out}: was trained on {saved['data']}, not {data}")
+    changed = {k: v for k, v in asdict(new).items() if v != asdict(old)[k]}
+    return new, saved['data'], saved.get('resumed', []), changed
+
+def train(cfg=None, data=None, out='runs/tiny', resume=False, plot=None, merge=False, progress=True, overrides=None):
+    "Train a LoRA adapter for `cfg` (+ `overrides`) on `data` (default: the bundled sample) into run directory `out`."
+    out, overrides = Path(out), dict(overrides or {}); out.mkdir(parents=True, exist_ok=True)
+    ckpt, history = _last_checkpoint(out) if resume else None, []
+    if resume and (out / 'config.json').exists():  # the saved run, updated by what was asked now (e.g. more steps)
+        cfg, data, history, changed = _resume_config(out, cfg, data, overrides)
+        if changed: history = history + [dict(step=int(ckpt.name.split('-')[1]) if ckpt else 0, changed=changed)]
     elif not resume and _last_checkpoint(out): raise ValueError(f"{out} already holds a run: resume it or choose a new output directory")
-    cfg, data = cfg or train_config('tiny'), str(data or sample_path())
+    else: cfg = replace(cfg or train_config('tiny'), **overrides)
+    data = str(data or sample_path())
     _check_hardware(cfg)
+    done = int(ckpt.name.split('-')[1]) if ckpt else 0
+    if done > cfg.max_steps: raise ValueError(f"{out} is already at step {done}, past max_steps={cfg.max_steps}: resume with --max-steps {done} or more")
     model, tok, tr, va = _prepare(cfg, data)
-    (out / 'config.json').write_text(json.dumps(dict(config=asdict(cfg), data=data, n_train=len(tr), n_val=len(va)), indent=1))
-    if ckpt: _trim_metrics(out / 'metrics.jsonl', int(ckpt.name.split('-')[1]))
+    (out / 'config.json').write_text(json.dumps(dict(config=asdict(cfg), data=data, n_train=len(tr), n_val=len(va),
+                                                     **(dict(resumed=history) if history else {})), indent=1))
+    if ckpt: _trim_metrics(out / 'metrics.jsonl', done)
     else: (out / 'metrics.jsonl').unlink(missing_ok=True)
     live = LiveTrainingPlot(out / 'training.png', live=plot)
     args = training_args(cfg, out, disable_tqdm=live.live or not progress)
+    if done == cfg.max_steps:  # already at its planned step: train nothing more (Trainer would take one extra step)
+        if not (out / 'adapter').exists(): _adapter_from_checkpoint(out, ckpt, tok)
+        if merge: export_merged(out)
+        return out
+    set_seed(cfg.seed)  # LoRA's A matrices are random: same seed, same start, same curve
     trainer = Trainer(model=_peft_model(cfg, model), args=args, train_dataset=tr, eval_dataset=va or None,
-                      data_collator=make_collator(tok, cfg.pack), callbacks=[live, _MetricsFile(out / 'metrics.jsonl')])
+                      data_collator=make_collator(tok, cfg.pack), callbacks=[live, _MetricsFile(out / 'metrics.jsonl'), _RefitSchedule()])
     trainer.remove_callback(PrinterCallback)  # with the bar off it would print every log dict; the plot/metrics have them
     if trainer.pop_callback(ProgressCallback): trainer.add_callback(_QuietProgress)  # the bar, without a log dict per step
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
@@ -407,8 +448,9 @@ def _run_cli(args):
     if args.threads: torch.set_num_threads(args.threads)
     if not args.pack: over['pack'] = False
     if args.grad_ckpt: over['grad_ckpt'] = True
-    run = train(train_config(args.preset, **over), data=args.data, out=args.out, resume=args.resume, plot=False,
-                merge=args.merge, progress=not args.quiet)
+    saved = args.resume and (Path(args.out) / 'config.json').exists()  # resuming: the saved config, plus the flags given now
+    run = train(None if saved else train_config(args.preset, **over), data=args.data, out=args.out, resume=args.resume,
+                plot=False, merge=args.merge, progress=not args.quiet, overrides=over if saved else None)
     log = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]
     ev = [e['eval_loss'] for e in log if 'eval_loss' in e]
     print(f"done: {run} (step {max(e['step'] for e in log)}, best validation loss {min(ev) if ev else float('nan'):.4f})")
