@@ -6,7 +6,8 @@
 __all__ = ['EMPTY_THINK', 'APIError', 'error_json', 'ChatRequest', 'parse_request', 'thinking_signals', 'auto_thinking',
            'thinking_mode', 'chat_messages', 'encode_prompt', 'ThinkingParser', 'IncrementalDecoder', 'Sequence',
            'sample_token', 'context_length', 'BatchEngine', 'ServerMetrics', 'completion_json', 'chunk_json', 'prepare',
-           'create_app', 'load_for_serving', 'add_cli', 'cpu_threads', 'run_serve', 'free_port', 'ServerProcess']
+           'CompletionRequest', 'parse_completion_request', 'token_logprobs', 'complete_text', 'create_app',
+           'load_for_serving', 'add_cli', 'cpu_threads', 'run_serve', 'free_port', 'ServerProcess']
 
 # %% ../nbs/04_serve.ipynb
 import argparse, asyncio, atexit, json, math, os, re, socket, subprocess, sys, threading, time, uuid
@@ -204,14 +205,15 @@ def _first(text, markers):
 
 class ThinkingParser:
     "Incrementally split generated text into reasoning and answer deltas; think tags never reach either side."
-    def __init__(self, thinking=True, stop=(), in_think=False):
-        self.state = 'start' if thinking else 'answer'
+    def __init__(self, thinking=True, stop=(), in_think=False, raw=False):
+        self.state = 'start' if thinking and not raw else 'answer'
+        self.tags = () if raw else _TAGS   # raw: plain text completions, where tags are just text
         self.buf, self.stop, self.stopped = '', [s for s in stop if s], False
         self.sent_r = self.sent_c = False
         self.ws, self.fresh, self.sep = '', True, False  # reasoning: held trailing whitespace, block start, newline before the next text
         self.forced = False     # `force_close` was called: the text after the forced `</think>` waits for confirmation
         self.rethought = 0      # how often that waiting text was thinking after all (the model closed its block itself)
-        if in_think: self._open()
+        if in_think and not raw: self._open()
 
     def feed(self, text: str) -> tuple[str, str]:
         "Add `text`; return the reasoning and answer text that is now certain."
@@ -224,7 +226,7 @@ class ThinkingParser:
 
     def flush(self, ended=True) -> tuple[str, str]:
         "Release held-back text at the end of generation; `ended`: the model ended its turn (not cut at a length limit)."
-        buf, self.buf = _cut_tag(self.buf), ''
+        buf, self.buf = (_cut_tag(self.buf) if self.tags else self.buf), ''
         if self.stopped or self.state == 'start': return '', ''
         if self.state == 'pending' and not ended: self.fresh, self.sep = True, self.sent_r   # cut while thinking on
         return (self._emit_r(buf), '') if self.state in ('think', 'pending') and not (self.state == 'pending' and ended) else ('', self._emit_c(buf))
@@ -270,7 +272,7 @@ class ThinkingParser:
 
     def _pending(self):
         "After a forced `</think>`: hold the text until the model closes the block itself (so it was thinking) or answers."
-        i, tag = _first(self.buf, [*_TAGS, *self.stop])
+        i, tag = _first(self.buf, [*self.tags, *self.stop])
         if tag is None: return '', '', False
         text, self.buf = self.buf[:i], self.buf[i + len(tag):]
         if tag == THINK_CLOSE:
@@ -283,9 +285,9 @@ class ThinkingParser:
         return '', c, True
 
     def _answer(self):
-        i, tag = _first(self.buf, [*_TAGS, *self.stop])
+        i, tag = _first(self.buf, [*self.tags, *self.stop])
         if tag is None:
-            k = _held(self.buf, [*_TAGS, *self.stop])
+            k = _held(self.buf, [*self.tags, *self.stop])
             c, self.buf = self.buf[:len(self.buf) - k], self.buf[len(self.buf) - k:]
             return '', self._emit_c(c), False
         c, self.buf = self._emit_c(self.buf[:i]), self.buf[i + len(tag):]
@@ -322,6 +324,7 @@ class Sequence:
     thinking: bool = True
     budget: int | None = None
     ignore_eos: bool = False            # vLLM's extension: generate exactly max_tokens (benchmarks, tests)
+    raw: bool = False                   # /v1/completions: plain text, no thinking split
     sink: object = None                 # (event loop, asyncio.Queue) receiving ('delta', r, c) and ('done', reason)
     id: int = field(default_factory=lambda: next(_seq_ids))
     out: list = field(default_factory=list)
@@ -422,7 +425,7 @@ def _submit(self, seq: Sequence) -> Sequence:
     with self.lock:
         if len(self.waiting) + len(self.running) >= self.max_batch + self.max_queue:
             raise APIError(429, 'the server is at capacity, retry shortly', 'rate_limit_error', None, 'queue_full', {'Retry-After': '1'})
-        seq.decoder, seq.parser = IncrementalDecoder(self.tok), ThinkingParser(seq.thinking, seq.stop, _opens_think(self.tok, seq))
+        seq.decoder, seq.parser = IncrementalDecoder(self.tok), ThinkingParser(seq.thinking, seq.stop, _opens_think(self.tok, seq), seq.raw)
         self.waiting.append(seq)
     self.wake.set()
     return seq
@@ -451,7 +454,9 @@ def _finish(self, seq, reason):
 def _accept(self, seq, tok):
     "Record one generated token: detokenize, split thinking/answer, count, apply budget and stop rules."
     if seq.t_first is None: seq.t_first, self.urgent = time.perf_counter(), True
-    if tok in self.stop_ids and not seq.ignore_eos: return self._finish(seq, 'stop')
+    if tok in self.stop_ids and not seq.ignore_eos:
+        if seq.raw: seq.out.append(tok)   # completions report the end token's logprob (lm-eval reads one token past the prompt)
+        return self._finish(seq, 'stop')
     seq.out.append(tok); self.decoded_tokens += 1
     p = seq.parser
     before, rethought = p.state, p.rethought
@@ -732,6 +737,108 @@ def prepare(app, req: ChatRequest) -> Sequence:
                     req.stop, think, req.max_thinking_tokens, req.ignore_eos)
 
 # %% ../nbs/04_serve.ipynb
+@dataclass
+class CompletionRequest:
+    "A validated `/v1/completions` body: raw prompts in, raw text out (no chat template, no thinking split)."
+    prompts: list                 # one list of token ids per prompt
+    model: str | None = None
+    max_tokens: int = 16
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: list = field(default_factory=list)
+    seed: int | None = None
+    echo: bool = False
+    logprobs: int | None = None   # how many top alternatives per position (0: only the chosen token's)
+
+def _prompt_ids(prompt, tok):
+    "`prompt` (a string, a list of strings, a list of ids, or a list of id lists) as a list of id lists."
+    ids = lambda s: tok.encode(s, add_special_tokens=True)
+    isid = lambda x: isinstance(x, int) and not isinstance(x, bool)
+    if isinstance(prompt, str): out = [ids(prompt)]
+    elif isinstance(prompt, list) and prompt and all(isid(x) for x in prompt): out = [prompt]
+    elif isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt): out = [ids(p) for p in prompt]
+    elif isinstance(prompt, list) and prompt and all(isinstance(p, list) and p and all(isid(x) for x in p) for p in prompt): out = prompt
+    else: raise _bad("'prompt' must be a string, a list of strings, a list of token ids or a list of token-id lists", 'prompt')
+    V = len(tok)
+    for i, p in enumerate(out):
+        if not p: raise _bad(f'prompt {i} is empty', 'prompt')
+        if any(not 0 <= t < V for t in p): raise _bad(f'prompt {i} has token ids outside the vocabulary (0..{V - 1})', 'prompt')
+    return out
+
+def parse_completion_request(body, tok) -> CompletionRequest:
+    "Validate a `/v1/completions` body; raises a 400 `APIError` naming the bad parameter."
+    if not isinstance(body, dict): raise _bad('the request body must be a JSON object')
+    if body.get('model') is not None and not isinstance(body['model'], str): raise _bad("'model' must be a string", 'model')
+    if _flag(body, 'stream'): raise _bad('streaming is not supported on /v1/completions; use /v1/chat/completions', 'stream')
+    _number(body, 'n', 1, 1, 1, int)
+    lp = body.get('logprobs')
+    return CompletionRequest(prompts=_prompt_ids(body.get('prompt'), tok), model=body.get('model'),
+                             max_tokens=_number(body, 'max_tokens', 0, 1_000_000, 16, int),
+                             temperature=_number(body, 'temperature', 0, 2, 0.0), top_p=_number(body, 'top_p', 0, 1, 1.0),
+                             stop=_stop(body.get('stop')), seed=_number(body, 'seed', -2**63, 2**63 - 1, None, int),
+                             echo=_flag(body, 'echo'), logprobs=None if lp is None else _number(body, 'logprobs', 0, 20, None, int))
+
+# %% ../nbs/04_serve.ipynb
+@torch.inference_mode()
+def token_logprobs(model, tok, ids, top=0, start=1) -> dict:
+    "OpenAI `logprobs` for `ids[start:]` under `model` (each token given the ones before it): tokens, token_logprobs, top_logprobs, text_offset."
+    x = torch.tensor([ids], device=next(model.parameters()).device)
+    lp = torch.log_softmax(model(input_ids=x).logits[0].float(), -1).cpu()
+    pieces = [tok.decode([t], skip_special_tokens=False) for t in ids]
+    offsets = [sum(map(len, pieces[start:i])) for i in range(start, len(ids))]
+    out = dict(tokens=pieces[start:], token_logprobs=[], top_logprobs=[], text_offset=offsets)
+    for i in range(start, len(ids)):
+        if i == 0: out['token_logprobs'].append(None); out['top_logprobs'].append(None); continue
+        row = lp[i - 1]
+        out['token_logprobs'].append(float(row[ids[i]]))
+        v, k = row.topk(max(top, 1))
+        alts = {pieces[i]: float(row[ids[i]])} | {tok.decode([int(j)], skip_special_tokens=False): float(p) for p, j in zip(v[:top], k[:top])}
+        out['top_logprobs'].append(alts)
+    return out
+
+async def _one_completion(app, req, ids, request):
+    "Generate for one prompt through the batching engine (raw text, stop strings honoured); (text, new ids, finish reason)."
+    st = app.state
+    if req.max_tokens == 0: return '', [], 'length'
+    room = st.engine.ctx - len(ids)
+    if req.max_tokens > room: raise _bad(f'prompt ({len(ids)} tokens) + max_tokens ({req.max_tokens}) is over the context length {st.engine.ctx}', 'max_tokens')
+    seq = Sequence(list(ids), req.max_tokens, req.temperature, req.top_p, req.seed, req.stop, thinking=False, raw=True)
+    q = _events(seq, asyncio.get_running_loop())
+    st.engine.submit(seq)
+    parts = []
+    try:
+        while True:
+            ev = await _next_event(q, request, seq.t_submit + st.timeout)
+            if ev[0] == 'delta': parts.append(ev[1] + ev[2]); continue
+            if ev[0] == 'done': break
+            st.engine.cancel(seq)
+            raise APIError(504 if ev[0] == 'timeout' else 499, 'the request timed out or the client left', 'timeout_error', None, 'timeout')
+    finally:
+        if not seq.finish_reason: st.engine.cancel(seq)
+        st.metrics.observe(seq)
+    if seq.finish_reason == 'error': raise APIError(503, 'generation failed, retry', 'server_error', None, 'engine_error')
+    return ''.join(parts), list(seq.out), _oai_reason(seq.finish_reason)
+
+async def complete_text(app, req: CompletionRequest, request) -> dict:
+    "A `text_completion` object: one choice per prompt, with the prompt echoed and `logprobs` (prompt tokens too with `echo`)."
+    st = app.state
+    if req.model not in (None, '', st.model_name):
+        raise APIError(404, f"model '{req.model}' does not exist; this server serves '{st.model_name}'", 'invalid_request_error', 'model', 'model_not_found')
+    for p in req.prompts:
+        if len(p) >= st.engine.ctx: raise _bad(f'a prompt has {len(p)} tokens; the context is {st.engine.ctx}', 'prompt')
+    outs = await asyncio.gather(*[_one_completion(app, req, p, request) for p in req.prompts])
+    choices, n_prompt, n_gen = [], 0, 0
+    for i, (p, (text, new, reason)) in enumerate(zip(req.prompts, outs)):
+        full = text if not req.echo else st.tokenizer.decode(p, skip_special_tokens=False) + text
+        lp = None
+        if req.logprobs is not None:
+            lp = await asyncio.to_thread(token_logprobs, st.engine.model, st.tokenizer, p + new, req.logprobs, 0 if req.echo else len(p))
+        choices.append({'index': i, 'text': full, 'logprobs': lp, 'finish_reason': reason})
+        n_prompt += len(p); n_gen += len(new)
+    return {'id': f'cmpl-{uuid.uuid4().hex[:24]}', 'object': 'text_completion', 'created': int(time.time()), 'model': st.model_name,
+            'choices': choices, 'usage': {'prompt_tokens': n_prompt, 'completion_tokens': n_gen, 'total_tokens': n_prompt + n_gen}}
+
+# %% ../nbs/04_serve.ipynb
 def _install_errors(app):
     "OpenAI error JSON for every failure; 422 becomes 400; nothing leaks as a bare 500."
     @app.exception_handler(APIError)
@@ -763,7 +870,7 @@ class _CountResponses:
 
 # %% ../nbs/04_serve.ipynb
 def _install_routes(app):
-    "The endpoints: /health, /metrics, /v1/models, /v1/chat/completions."
+    "The endpoints: /health, /metrics, /v1/models, /v1/completions, /v1/chat/completions."
     st = app.state
 
     @app.get('/health')
@@ -777,6 +884,11 @@ def _install_routes(app):
         _check_key(request, st.api_key)
         return {'object': 'list', 'data': [{'id': st.model_name, 'object': 'model', 'created': st.created,
                                             'owned_by': 'reasoning_nb', 'max_model_len': st.engine.ctx}]}
+
+    @app.post('/v1/completions')
+    async def completions(request: Request):
+        _check_key(request, st.api_key)
+        return JSONResponse(await complete_text(app, parse_completion_request(await _read_json(request, st.max_body), st.tokenizer), request))
 
     @app.post('/v1/chat/completions')
     async def chat(request: Request):
@@ -802,7 +914,7 @@ def create_app(model, tokenizer, model_name='reasoning-nb', api_key=None, max_co
     app.state.__dict__.update(engine=engine, metrics=ServerMetrics(engine), tokenizer=tokenizer, model_name=model_name,
                               api_key=api_key, timeout=timeout, max_body=max_body, default_thinking=default_thinking,
                               default_max_tokens=default_max_tokens, created=int(time.time()),
-                              paths={'/health', '/metrics', '/v1/models', '/v1/chat/completions'})
+                              paths={'/health', '/metrics', '/v1/models', '/v1/completions', '/v1/chat/completions'})
     _install_errors(app); _install_routes(app)
     app.add_middleware(_CountResponses, state=app.state)
     return app
