@@ -5,7 +5,7 @@
 # %% auto 0
 __all__ = ['TINY_SPECIALS', 'NEUTRAL_SYSTEMS', 'CHAT_TEMPLATE', 'TINY_CONFIG', 'PRESETS', 'build_tokenizer', 'build_tiny',
            'tiny_path', 'ModelPreset', 'load_tokenizer', 'quantization_config', 'load_model', 'generate',
-           'plain_generate']
+           'plain_generate', 'shaped_tokenizer', 'shrunk_model']
 
 # %% ../nbs/00b_models.ipynb
 import json, math, os, random, re, shutil, time
@@ -286,3 +286,48 @@ def plain_generate(model, tokenizer, prompts, max_new_tokens:int=64) -> list:
         return [tokenizer.decode([t for t in row if t not in (stop, tokenizer.pad_token_id)], skip_special_tokens=False)
                 for row in out[:, enc['input_ids'].shape[1]:].tolist()]
     finally: tokenizer.padding_side = old
+
+# %% ../nbs/00b_models.ipynb
+_CHATML = ("{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
+           "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}")
+_LLAMA3 = ("{{- bos_token }}{%- for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] | trim"
+           " + '<|eot_id|>' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}")
+# the real special tokens and chat template of each family (neither template has a {% generation %} block, like the real ones)
+_FAMILIES = dict(
+    qwen2=dict(special=['<|endoftext|>', '<|im_start|>', '<|im_end|>'], bos=None, eos='<|im_end|>', pad='<|endoftext|>', template=_CHATML),
+    llama=dict(special=['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
+               bos='<|begin_of_text|>', eos='<|eot_id|>', pad=None, template=_LLAMA3))
+
+def shaped_tokenizer(family, texts, vocab_size=2000):
+    "A byte-level BPE tokenizer trained on `texts` with the special tokens and chat template of `family` ('qwen2' or 'llama')."
+    from tokenizers import Tokenizer, models as tm, trainers, pre_tokenizers, decoders
+    from transformers import PreTrainedTokenizerFast
+    if family not in _FAMILIES: raise ValueError(f"family must be one of {', '.join(_FAMILIES)}, not {family!r}")
+    f = _FAMILIES[family]
+    bpe = Tokenizer(tm.BPE()); bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False); bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=f['special'],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=f['bos'], eos_token=f['eos'], pad_token=f['pad'],
+                                   chat_template=f['template'], model_max_length=32768, clean_up_tokenization_spaces=False)
+
+def shrunk_model(config, out_dir, hidden=64, layers=2, heads=4, vocab_size=None, dtype='bfloat16', texts=None, seed=0):
+    "Save a random, shrunk model of a shipped architecture `config` (e.g. 'qwen2.5-0.5b-instruct') with a tokenizer shaped like its own."
+    from transformers import AutoConfig, AutoModelForCausalLM
+    out_dir, path = Path(out_dir), Path(__file__).parent / 'assets' / 'configs' / f'{config}.json'
+    if not path.exists(): raise ValueError(f"no shipped config {config!r}; choose one of {', '.join(sorted(p.stem for p in path.parent.glob('*.json')))}")
+    if (out_dir / 'model.safetensors').exists(): return out_dir
+    d = json.loads(path.read_text()); family = d['model_type']
+    if texts is None:
+        from .data import load_records, sample_path
+        texts = [m['content'] for r in load_records(sample_path()) for m in r.input + [dict(content=r.output)]]
+    tok = shaped_tokenizer(family, texts)
+    kv = max(1, heads * d.get('num_key_value_heads', d['num_attention_heads']) // d['num_attention_heads'])  # keep the GQA ratio
+    d.update(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=heads,
+             num_key_value_heads=kv, head_dim=hidden // heads, vocab_size=vocab_size or d['vocab_size'],
+             bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    for k in ('model_type', 'architectures', 'torch_dtype', 'dtype', 'transformers_version', '_name_or_path'): d.pop(k, None)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(family, **d), dtype=_torch_dtype(dtype))
+    model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
+    return out_dir
+

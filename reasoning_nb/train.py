@@ -17,7 +17,7 @@ from transformers import (Trainer, TrainingArguments, TrainerCallback, DataColla
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from .data import encode, strip_thinking, load_records, sample_path
-from .models import load_model, tiny_path, _cache_dir
+from .models import load_model, tiny_path, _cache_dir, _resolve
 
 # %% ../nbs/01_train.ipynb
 @dataclass
@@ -381,8 +381,13 @@ def load_trained(run_dir):
     return _base_and_adapter(run_dir)
 
 def export_merged(run_dir):
-    "Write base + best adapter, merged, to `<run>/merged` (safetensors + tokenizer); returns its path."
+    "Write base + best adapter, merged, to `<run>/merged` (safetensors + tokenizer, the base's dtype); returns its path."
+    from transformers import AutoConfig
     model, tok = _base_and_adapter(run_dir)
+    name = json.loads((Path(run_dir) / 'config.json').read_text())['config']['model']
+    dt = getattr(AutoConfig.from_pretrained(_resolve(name)[0]), 'dtype', None)  # the base checkpoint's dtype (bf16 for most)
+    if isinstance(dt, str): dt = getattr(torch, dt)
+    if isinstance(dt, torch.dtype): model = model.to(dt)  # merged in fp32 on CPU: saved as the base was, not 2x larger
     dest = Path(run_dir) / 'merged'
     model.save_pretrained(dest, safe_serialization=True); tok.save_pretrained(dest)
     return dest
