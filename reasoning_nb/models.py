@@ -313,12 +313,12 @@ def shaped_tokenizer(family, texts, vocab_size=2000):
 def shrunk_model(config, out_dir, hidden=64, layers=2, heads=4, vocab_size=None, dtype='bfloat16', texts=None, seed=0):
     "Save a random, shrunk model of a shipped architecture `config` (e.g. 'qwen2.5-0.5b-instruct') with a tokenizer shaped like its own."
     from transformers import AutoConfig, AutoModelForCausalLM
-    out_dir, path = Path(out_dir), Path(__file__).parent / 'assets' / 'configs' / f'{config}.json'
+    out_dir, path = Path(out_dir), Path(ASSETS) / 'configs' / f'{config}.json'
     if not path.exists(): raise ValueError(f"no shipped config {config!r}; choose one of {', '.join(sorted(p.stem for p in path.parent.glob('*.json')))}")
     if (out_dir / 'model.safetensors').exists(): return out_dir
     d = json.loads(path.read_text()); family = d['model_type']
     if texts is None:
-        from .data import load_records, sample_path
+        from reasoning_nb.data import load_records, sample_path
         texts = [m['content'] for r in load_records(sample_path()) for m in r.input + [dict(content=r.output)]]
     tok = shaped_tokenizer(family, texts)
     kv = max(1, heads * d.get('num_key_value_heads', d['num_attention_heads']) // d['num_attention_heads'])  # keep the GQA ratio
