@@ -501,12 +501,13 @@ def curate(records, quotas, on_ratio, seed=0, dedup=True, tokenizer=None, max_to
     path = isinstance(records, (str, Path))
     files = _jsonl_files(records, source.get('split'), source.get('config', 'SFT')) if path and tokenizer is None and not source.get('limit') else None
     if files:  # local JSON lines: validate on every core, select here by (file, offset), read the chosen rows back
-        seen = set()
-        for ref, cat, mode, h in _scan_jsonl(files, set(quotas), source.get('lenient', False), source.get('convert_v1', True), source.get('skipped'), num_proc):
-            if dedup:
-                if h in seen: drop(ref, cat, 'duplicate prompt'); continue
-                seen.add(h)
-            res[(cat, mode)].add(ref)
+        seen = _SeenHashes()
+        keys = list(need)
+        for f, offs, codes, hashes in _scan_jsonl(files, keys, source.get('lenient', False), source.get('convert_v1', True), source.get('skipped'), num_proc):
+            fresh = seen.first_time(hashes) if dedup else [True] * len(offs)
+            for off, k, new in zip(offs.tolist(), codes.tolist(), fresh):
+                if not new: drop((f, off), keys[k][0], 'duplicate prompt'); continue
+                res[keys[k]].add((f, off))
         for rs in res.values(): rs.items = [_read_at(ref) for ref in rs.items]
         dropped[:] = [(_read_at(ref), why) for ref, why in dropped]
     else:
@@ -544,9 +545,11 @@ def _ranges(files, chunk=1 << 23):
         yield from ((f, a, b) for a, b in zip(starts, starts[1:] + [size]))
 
 def _scan_range(job):
-    "Worker: validate one byte range; (lines, non-blank lines, good rows as (line, offset, category, mode, hash), problems)."
-    path, start, end, cats, convert_v1 = job
-    good, bad, n, filled = [], [], 0, 0
+    "Worker: validate one byte range; (lines, non-blank lines, offsets, (category, mode) codes and hashes of good rows as arrays, problems)."
+    import numpy as np
+    path, start, end, keys, convert_v1 = job
+    code = {k: i for i, k in enumerate(keys)}
+    offs, codes, hashes, bad, n, filled = [], [], [], [], 0, 0
     with open(path, 'rb') as f:
         f.seek(start); pos = start
         while pos < end:
@@ -559,8 +562,8 @@ def _scan_range(job):
                 if isinstance(row, _Bad): raise row
                 r = _check_row(row, convert_v1)
             except _Bad as e: bad.append((n, e.field, e.problem)); continue
-            if r.category in cats: good.append((n, off, r.category, r.reasoning, _prompt_hash(r)))
-    return n, filled, good, bad
+            if (k := code.get((r.category, r.reasoning))) is not None: offs.append(off); codes.append(k); hashes.append(_prompt_hash(r))
+    return n, filled, np.array(offs, np.int64), np.array(codes, np.int16), np.array(hashes, np.uint64), bad
 
 def _jsonl_files(source, split=None, config='SFT'):
     "The files of a local `.jsonl` file or hub-layout directory of them, else None."
@@ -568,18 +571,18 @@ def _jsonl_files(source, split=None, config='SFT'):
     files = [p] if p.is_file() else [f for fs in _dir_splits(p, split, config).values() for f in fs] if p.is_dir() else []
     return files if files and all(f.suffix == '.jsonl' for f in files) else None
 
-def _scan_jsonl(files, cats, lenient=False, convert_v1=True, skipped=None, num_proc=None):
-    "Stream `((file, offset), category, mode, hash)` for the good rows of `cats`, validated in a process pool, in file order."
+def _scan_jsonl(files, keys, lenient=False, convert_v1=True, skipped=None, num_proc=None):
+    "`(file, offsets, codes, hashes)` arrays per byte range for good rows whose (category, mode) is in `keys` (code = index), in file order."
     import multiprocessing as mp
-    jobs = [(f, a, b, cats, convert_v1) for f, a, b in _ranges(files)]
+    jobs = [(f, a, b, keys, convert_v1) for f, a, b in _ranges(files)]
     lines, filled = Counter(), Counter()
     with mp.get_context('fork').Pool(num_proc or os.cpu_count()) as pool:
-        for (f, *_), (n, nf, good, bad) in zip(jobs, pool.imap(_scan_range, jobs)):
+        for (f, *_), (n, nf, offs, codes, hashes, bad) in zip(jobs, pool.imap(_scan_range, jobs)):
             base = lines[f]; lines[f] += n; filled[f] += nf
             for line, fld, problem in bad:
                 if not lenient: raise DatasetError(f, base + line, fld, problem)
                 if skipped is not None: skipped.append(DatasetError(f, base + line, fld, problem))
-            for _, off, cat, mode, h in good: yield (f, off), cat, mode, h
+            yield f, offs, codes, hashes
     for f in files:
         if not filled[f]:
             if not lenient: raise DatasetError(f, 1, 'file', 'empty file: no records')
@@ -591,6 +594,20 @@ def _read_at(ref, convert_v1=True):
     with open(f, 'rb') as fh:
         fh.seek(off); raw = fh.readline()
     return _check_row(_parse_line(raw[3:] if off == 0 and raw.startswith(b'\xef\xbb\xbf') else raw), convert_v1)
+
+class _SeenHashes:
+    "A set of 64-bit hashes kept as a few sorted numpy runs: 8 bytes a row instead of ~90 for a Python set of ints."
+    def __init__(self): self.runs = []
+    def first_time(self, hashes):
+        "For a batch of hashes in stream order: True where a hash was never seen before (in earlier batches or earlier in this one)."
+        import numpy as np
+        h = np.asarray(hashes, dtype=np.uint64)
+        new = np.zeros(len(h), bool); new[np.unique(h, return_index=True)[1]] = True
+        for run in self.runs: new &= run[np.searchsorted(run, h).clip(max=len(run) - 1)] != h
+        self.runs.append(np.sort(h[new]))
+        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):  # merge like a binary counter: O(log n) runs
+            last = self.runs.pop(); self.runs[-1] = np.concatenate([self.runs[-1], last]); self.runs[-1].sort()
+        return new.tolist()
 
 # %% ../nbs/00_data.ipynb
 def _as_record(r):
