@@ -127,7 +127,7 @@ def main():
                              (f'; a second run gave {"the same file" if same else "A DIFFERENT FILE"}' if again else ''))
             if name == 'stats':
                 notes.append(f'stats at {n:,} rows: ' + next(l for l in out.splitlines() if l.startswith('lengths in')).rstrip(':'))
-    cols = [f'{n:,} rows' for n in sizes] + ([f'{FULL // 10**6}M rows (extrapolated)'] if sizes[-1] != FULL else [])
+    cols = [f'{n:,} rows' for n in sizes] + ([f'{FULL // 10**6}M rows (linear upper bound)'] if sizes[-1] != FULL else [])
     head = f'{"step":<28} ' + ' '.join(f'{c:>26}' for c in cols)
     print(head); print('-' * len(head))
     big = sizes[-1]
