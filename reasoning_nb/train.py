@@ -4,8 +4,9 @@
 
 # %% auto 0
 __all__ = ['PRESETS', 'TrainConfig', 'train_config', 'lora_targets', 'lora_config', 'mix_on_off', 'encode_records', 'sdpa_varlen',
-           'pad_batch', 'make_collator', 'supervised_spans', 'in_notebook', 'memory_gib', 'LiveTrainingPlot',
-           'training_args', 'train', 'load_trained', 'export_merged', 'micro_base', 'tiny_run', 'add_cli']
+           'packed_attention', 'pad_batch', 'make_collator', 'supervised_spans', 'in_notebook', 'memory_gib',
+           'LiveTrainingPlot', 'training_args', 'train', 'load_trained', 'export_merged', 'micro_base', 'tiny_run',
+           'add_cli']
 
 # %% ../nbs/01_train.ipynb
 import os, sys, io, json, time, math, random, hashlib, fcntl, shutil, resource, dataclasses
@@ -15,6 +16,7 @@ import torch, torch.nn.functional as F
 from transformers import (Trainer, TrainingArguments, TrainerCallback, DataCollatorWithFlattening,
                           AttentionInterface, AutoModelForCausalLM, AutoTokenizer, set_seed)
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from .data import encode, strip_thinking, load_records, sample_path
 from .models import load_model, tiny_path, _cache_dir, _resolve
@@ -106,9 +108,10 @@ def encode_records(records, tokenizer, max_length):
 
 # %% ../nbs/01_train.ipynb
 def sdpa_varlen(module, query, key, value, attention_mask, dropout=0.0, scaling=None, cu_seq_lens_q=None, **kw):
-    "SDPA over packed samples (boundaries `cu_seq_lens_q`): each attends only to itself; else plain SDPA."
-    if cu_seq_lens_q is None or query.shape[0] != 1:
+    "SDPA over packed samples (boundaries `cu_seq_lens_q`), each attending only to itself; without them, transformers' masked SDPA."
+    if cu_seq_lens_q is None:  # the mask transformers built for us (padding, packing read from position_ids, KV cache)
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kw)
+    if query.shape[0] != 1: raise ValueError(f"sdpa_varlen: packed boundaries need one flattened row, got a batch of {query.shape[0]}")
     dev = query.device
     cu = cu_seq_lens_q.to(dev, torch.long); lens = cu.diff(); n, L, T = len(lens), int(lens.max()), query.shape[2]
     seq = torch.repeat_interleave(torch.arange(n, device=dev), lens)
@@ -123,6 +126,14 @@ def sdpa_varlen(module, query, key, value, attention_mask, dropout=0.0, scaling=
     return o.transpose(1, 2).reshape(n * L, o.shape[1], o.shape[3])[idx].unsqueeze(0), None
 
 AttentionInterface.register('sdpa_varlen', sdpa_varlen)
+AttentionMaskInterface.register('sdpa_varlen', sdpa_mask)  # so the fallback above always gets a real mask, never None
+
+def packed_attention(dtype=None):
+    "Attention for packed training: FlashAttention-2's varlen kernel on CUDA with flash-attn (fp16/bf16), else `sdpa_varlen`."
+    import importlib.util
+    if torch.cuda.is_available() and importlib.util.find_spec('flash_attn') and dtype in (torch.float16, torch.bfloat16):
+        return 'flash_attention_2'
+    return 'sdpa_varlen'
 
 # %% ../nbs/01_train.ipynb
 def pad_batch(features, pad_id, pad_to=None):
@@ -282,7 +293,7 @@ def _peft_model(cfg, model):
     "Wrap `model` in LoRA, ready for (packed, checkpointed, quantized) training."
     from peft import get_peft_model, prepare_model_for_kbit_training
     model.config.use_cache = False  # a KV cache hides packed-sample boundaries (see above)
-    if cfg.pack: model.set_attn_implementation('sdpa_varlen')
+    if cfg.pack: model.set_attn_implementation(packed_attention(model.dtype))
     if cfg.quant: model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.grad_ckpt,
                                                           gradient_checkpointing_kwargs=dict(use_reentrant=False))
     elif cfg.grad_ckpt:

@@ -60,3 +60,15 @@ def test_real_arch_path(arch, tmp_path):
         resp = c.post('/v1/chat/completions', json=dict(messages=[{'role': 'user', 'content': 'What is 2+2?'}], max_tokens=8))
     assert resp.status_code == 200, resp.text
     assert resp.json()['choices'][0]['message']['role'] == 'assistant'
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_packed_attention_matches_per_sample(arch, tmp_path):
+    "sdpa_varlen with boundaries, and without them (transformers' mask from position_ids), equals one sample at a time."
+    from reasoning_nb.train import make_collator, packed_attention
+    model, tok = load_model(shrunk_model(arch, tmp_path / 'base'))
+    exs = [encode(r, tok) for r in load_records(sample_path(), limit=3)]
+    alone = torch.cat([model(input_ids=torch.tensor([e['input_ids']])).logits[0] for e in exs])
+    pk = {k: v for k, v in make_collator(tok)(exs).items() if k != 'labels'}
+    model.config.use_cache = False; model.set_attn_implementation(packed_attention(model.dtype))
+    torch.testing.assert_close(model(**pk).logits[0], alone, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model(input_ids=pk['input_ids'], position_ids=pk['position_ids']).logits[0], alone, atol=1e-4, rtol=1e-4)
