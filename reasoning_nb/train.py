@@ -5,8 +5,8 @@
 # %% auto 0
 __all__ = ['PRESETS', 'TrainConfig', 'train_config', 'lora_targets', 'lora_config', 'mix_on_off', 'encode_records', 'sdpa_varlen',
            'packed_attention', 'pad_batch', 'make_collator', 'supervised_spans', 'in_notebook', 'memory_gib',
-           'LiveTrainingPlot', 'training_args', 'train', 'load_trained', 'export_merged', 'micro_base', 'tiny_run',
-           'add_cli']
+           'LiveTrainingPlot', 'precision', 'training_args', 'train', 'load_trained', 'export_merged', 'micro_base',
+           'tiny_run', 'add_cli']
 
 # %% ../nbs/01_train.ipynb
 import os, sys, io, json, time, math, random, hashlib, fcntl, shutil, resource, dataclasses
@@ -45,7 +45,7 @@ class TrainConfig:
     grad_ckpt: bool = False         # gradient checkpointing (GPU tier: long sequences)
     optim: str = 'adamw'            # 'adamw' or 'adamw_8bit' (bitsandbytes, CUDA only)
     quant: str | None = None        # None or '4bit' (QLoRA, bitsandbytes, CUDA only)
-    bf16: bool | None = None        # None: bf16 where the hardware has it
+    bf16: bool | None = None        # None: bf16 where the hardware has it, else fp16 with loss scaling on GPU
     save_steps: int = 100           # checkpoint (and validate) every N steps
     logging_steps: int = 10
     val_size: int = 128             # validation records held out from the data
@@ -61,6 +61,10 @@ PRESETS = dict(
                 warmup_steps=0.05, weight_decay=0.001, betas=(0.9, 0.999), batch_size=1, grad_accum=256,
                 max_length=8192, max_steps=2000, grad_ckpt=True, save_steps=100, logging_steps=1, val_size=512),
 )
+# one preset per base model for the lessons' PRESET cell: the seed recipe, sized to the card each targets
+PRESETS['llama-3.1-8b-instruct'] = {**PRESETS['seed'], 'quant': '4bit', 'optim': 'adamw_8bit'}  # 24 GB card: QLoRA
+PRESETS['qwen2.5-0.5b-instruct'] = {**PRESETS['seed'], 'model': 'qwen2.5-0.5b-instruct', 'r': 16, 'lora_alpha': 32,  # Colab T4
+                                    'batch_size': 4, 'grad_accum': 4, 'max_length': 2048, 'max_steps': 1000, 'save_steps': 100}
 
 def train_config(preset='tiny', **overrides):
     "A `TrainConfig` from a named preset, with `overrides` applied."
@@ -241,17 +245,25 @@ def _check_hardware(cfg):
     if cfg.bf16 and not (cuda and torch.cuda.is_bf16_supported()):
         raise ValueError("bf16=True needs a GPU with bf16 (Ampere or newer); leave bf16=None to pick automatically")
 
+def precision(cfg, cuda=None, bf16_ok=None):
+    "'bf16' (autocast), 'fp16' (autocast + loss scaling, GPUs without bf16 such as the T4) or 'fp32' (CPU) for `cfg`."
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    bf16_ok = (cuda and torch.cuda.is_bf16_supported()) if bf16_ok is None else bf16_ok
+    if cfg.bf16 or (cfg.bf16 is None and bf16_ok): return 'bf16'
+    return 'fp16' if cuda else 'fp32'  # never plain fp16: small gradients underflow without a scaler
+
 def training_args(cfg, out_dir, **kw):
     "`TrainingArguments` for `cfg`, checkpoints under `out_dir`/checkpoints; `kw` overrides any argument."
     _check_hardware(cfg)
-    bf16 = cfg.bf16 if cfg.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    prec = precision(cfg)
+    bf16 = prec == 'bf16'
     val = cfg.val_size > 0
     a = dict(
         output_dir=str(Path(out_dir) / 'checkpoints'), max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr,
         lr_scheduler_type='cosine_with_min_lr', lr_scheduler_kwargs=dict(min_lr_rate=cfg.min_lr_rate),
         warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay, adam_beta1=cfg.betas[0], adam_beta2=cfg.betas[1],
-        max_grad_norm=cfg.max_grad_norm, bf16=bf16, optim='adamw_bnb_8bit' if cfg.optim == 'adamw_8bit' else 'adamw_torch',
+        max_grad_norm=cfg.max_grad_norm, bf16=bf16, fp16=prec == 'fp16', optim='adamw_bnb_8bit' if cfg.optim == 'adamw_8bit' else 'adamw_torch',
         gradient_checkpointing=cfg.grad_ckpt, gradient_checkpointing_kwargs=dict(use_reentrant=False) if cfg.grad_ckpt else None,
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=2, eval_strategy='steps' if val else 'no',
         eval_steps=cfg.save_steps if val else None, load_best_model_at_end=val, metric_for_best_model='eval_loss',
