@@ -36,7 +36,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.98)      # AdamW betas
     max_grad_norm: float = 1.0      # gradient clipping
-    batch_size: int = 64            # sequences per micro-batch
+    batch_size: int = 64            # sequences per micro-batch, per device (global: x processes x grad_accum)
     grad_accum: int = 1             # micro-batches per optimizer step
     max_length: int = 256           # longer samples are dropped (and counted)
     max_steps: int = 400            # optimizer steps
@@ -203,6 +203,7 @@ class LiveTrainingPlot(TrainerCallback):
         if self.live and time.time() - self.drawn > self.every_s: self._show(state.global_step, state.max_steps)
 
     def on_train_end(self, args, state, control, **kw):
+        if not state.is_world_process_zero: return
         fig = self.figure(state.global_step, state.max_steps)
         if self.png: fig.savefig(self.png, dpi=100, bbox_inches='tight')
         if self.live: self._show(state.global_step, state.max_steps, fig)
@@ -281,6 +282,7 @@ class _MetricsFile(TrainerCallback):
     "Append every log (plus memory) as a JSON line to `path`."
     def __init__(self, path): self.path = path
     def on_log(self, args, state, control, logs=None, **kw):
+        if not state.is_world_process_zero: return  # one writer: the logged numbers are already averaged over ranks
         logs = {**(logs or {}), 'step': state.global_step}
         if 'loss' in logs: logs['mem_gib'], logs['peak_gib'] = memory_gib()
         with open(self.path, 'a') as f: f.write(json.dumps(logs) + '\n')
@@ -292,13 +294,17 @@ def _trim_metrics(path, step):
     path.write_text(''.join(l + '\n' for l in keep))
 
 # %% ../nbs/01_train.ipynb
+def _is_main():
+    "True in the process that writes files and prints: the only one, or rank 0 under torchrun / accelerate launch."
+    return int(os.environ.get('RANK', '0')) == 0
+
 def _prepare(cfg, data):
     "Load the base model and build the train/validation examples for `cfg`."
     model, tok = load_model(cfg.model, quantize=cfg.quant or False)  # False: not even a preset's default 4-bit
     mixed = mix_on_off(load_records(data), cfg.on_ratio, seed=cfg.seed)
     examples, dropped = encode_records(mixed, tok, cfg.max_length)
     if len(examples) <= cfg.val_size: raise ValueError(f"{data}: only {len(examples)} usable samples, need more than val_size={cfg.val_size}")
-    if dropped: print(f"dropped {dropped} of {len(mixed)} samples longer than max_length={cfg.max_length}")
+    if dropped and _is_main(): print(f"dropped {dropped} of {len(mixed)} samples longer than max_length={cfg.max_length}")
     return model, tok, examples[cfg.val_size:], examples[:cfg.val_size]
 
 def _peft_model(cfg, model):
@@ -364,15 +370,21 @@ def train(cfg=None, data=None, out='runs/tiny', resume=False, plot=None, merge=F
     done = int(ckpt.name.split('-')[1]) if ckpt else 0
     if done > cfg.max_steps: raise ValueError(f"{out} is already at step {done}, past max_steps={cfg.max_steps}: resume with --max-steps {done} or more")
     model, tok, tr, va = _prepare(cfg, data)
-    (out / 'config.json').write_text(json.dumps(dict(config=asdict(cfg), data=data, n_train=len(tr), n_val=len(va),
-                                                     **(dict(resumed=history) if history else {})), indent=1))
-    if ckpt: _trim_metrics(out / 'metrics.jsonl', done)
-    else: (out / 'metrics.jsonl').unlink(missing_ok=True)
-    live = LiveTrainingPlot(out / 'training.png', live=plot)
-    args = training_args(cfg, out, disable_tqdm=live.live or not progress)
+    main = _is_main()  # under torchrun every rank runs this; only rank 0 writes files and prints
+    if main:
+        tmp = out / 'config.json.tmp'  # written whole, then renamed: another rank never reads half a file
+        tmp.write_text(json.dumps(dict(config=asdict(cfg), data=data, n_train=len(tr), n_val=len(va),
+                                       **(dict(resumed=history) if history else {})), indent=1)); os.replace(tmp, out / 'config.json')
+        if ckpt: _trim_metrics(out / 'metrics.jsonl', done)
+        else: (out / 'metrics.jsonl').unlink(missing_ok=True)
+    live = LiveTrainingPlot(out / 'training.png', live=plot and main)
+    args = training_args(cfg, out, disable_tqdm=live.live or not progress or not main)
+    if main and args.world_size > 1:
+        print(f"global batch: {cfg.batch_size} per device x {args.world_size} processes x {cfg.grad_accum} accumulation = "
+              f"{cfg.batch_size * args.world_size * cfg.grad_accum} sequences per step")
     if done == cfg.max_steps:  # already at its planned step: train nothing more (Trainer would take one extra step)
-        if not (out / 'adapter').exists(): _adapter_from_checkpoint(out, ckpt, tok)
-        if merge: export_merged(out)
+        if main and not (out / 'adapter').exists(): _adapter_from_checkpoint(out, ckpt, tok)
+        if main and merge: export_merged(out)
         return out
     set_seed(cfg.seed)  # LoRA's A matrices are random: same seed, same start, same curve
     trainer = Trainer(model=_peft_model(cfg, model), args=args, train_dataset=tr, eval_dataset=va or None,
@@ -380,8 +392,9 @@ def train(cfg=None, data=None, out='runs/tiny', resume=False, plot=None, merge=F
     trainer.remove_callback(PrinterCallback)  # with the bar off it would print every log dict; the plot/metrics have them
     if trainer.pop_callback(ProgressCallback): trainer.add_callback(_QuietProgress)  # the bar, without a log dict per step
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    trainer.model.save_pretrained(out / 'adapter'); tok.save_pretrained(out / 'adapter')
-    if merge: export_merged(out)
+    if trainer.is_world_process_zero():
+        trainer.model.save_pretrained(out / 'adapter'); tok.save_pretrained(out / 'adapter')
+        if merge: export_merged(out)
     return out
 
 # %% ../nbs/01_train.ipynb
@@ -437,6 +450,8 @@ def _digest(*paths):
 
 def tiny_run(cache_dir=None, plot=None, **overrides):
     "Path of a trained tiny-tier run: trained once (file-locked), then reused from the cache."
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:  # a file lock held by one rank would stall the others' collectives
+        raise RuntimeError("tiny_run trains in one process; under torchrun call train() (all ranks) instead")
     cfg = train_config('tiny', **overrides)
     base = Path(cfg.model) if Path(cfg.model).is_dir() else Path(tiny_path())
     key = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
@@ -479,6 +494,7 @@ def _run_cli(args):
     saved = args.resume and (Path(args.out) / 'config.json').exists()  # resuming: the saved config, plus the flags given now
     run = train(None if saved else train_config(args.preset, **over), data=args.data, out=args.out, resume=args.resume,
                 plot=False, merge=args.merge, progress=not args.quiet, overrides=over if saved else None)
+    if not _is_main(): return 0
     log = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]
     ev = [e['eval_loss'] for e in log if 'eval_loss' in e]
     print(f"done: {run} (step {max(e['step'] for e in log)}, best validation loss {min(ev) if ev else float('nan'):.4f})")
