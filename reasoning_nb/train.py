@@ -6,7 +6,7 @@
 __all__ = ['PRESETS', 'TrainConfig', 'train_config', 'lora_targets', 'lora_config', 'mix_on_off', 'encode_records', 'sdpa_varlen',
            'packed_attention', 'pad_batch', 'make_collator', 'supervised_spans', 'in_notebook', 'memory_gib',
            'LiveTrainingPlot', 'precision', 'training_args', 'train', 'load_trained', 'export_merged', 'micro_base',
-           'tiny_run', 'add_cli']
+           'cached_run', 'tiny_run', 'add_cli']
 
 # %% ../nbs/01_train.ipynb
 import os, sys, io, json, time, math, random, hashlib, fcntl, shutil, resource, dataclasses
@@ -448,23 +448,28 @@ def _digest(*paths):
     for p in paths: h.update(Path(p).read_bytes())
     return h.hexdigest()[:12]
 
-def tiny_run(cache_dir=None, plot=None, **overrides):
-    "Path of a trained tiny-tier run: trained once (file-locked), then reused from the cache."
+def cached_run(preset='tiny', data=None, cache_dir=None, plot=None, **overrides):
+    "Path of a trained run of `preset`'s recipe on `data` (default: the bundled sample): trained once (file-locked), then reused."
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:  # a file lock held by one rank would stall the others' collectives
-        raise RuntimeError("tiny_run trains in one process; under torchrun call train() (all ranks) instead")
-    cfg = train_config('tiny', **overrides)
-    base = Path(cfg.model) if Path(cfg.model).is_dir() else Path(tiny_path())
+        raise RuntimeError("cached_run trains in one process; under torchrun call train() (all ranks) instead")
+    cfg, data = train_config(preset, **overrides), data or sample_path()
+    base = Path(cfg.model) if Path(cfg.model).is_dir() else Path(tiny_path()) if cfg.model == 'tiny' else None
     key = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
-    key += '-' + _digest(sample_path(), *sorted(base.glob('*.safetensors')), base / 'config.json')
+    files = ([data] if Path(data).is_file() else []) + (sorted(base.glob('*.safetensors')) + [base / 'config.json'] if base else [])
+    key += '-' + _digest(*files) + ('' if Path(data).is_file() else '-' + hashlib.sha256(str(data).encode()).hexdigest()[:8])
     root = Path(cache_dir or _cache_dir()) / 'runs'; root.mkdir(parents=True, exist_ok=True)
-    run = root / f'tiny-{key}'
-    with open(root / f'tiny-{key}.lock', 'w') as lock:
+    run = root / f'{preset}-{key}'
+    with open(root / f'{preset}-{key}.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second caller waits here, then finds the finished run
         if not (run / 'adapter').exists():
-            tmp = root / f'tiny-{key}.partial'; shutil.rmtree(tmp, ignore_errors=True)
-            train(cfg, sample_path(), out=tmp, plot=plot); shutil.rmtree(tmp / 'checkpoints', ignore_errors=True)
+            tmp = root / f'{preset}-{key}.partial'; shutil.rmtree(tmp, ignore_errors=True)
+            train(cfg, data, out=tmp, plot=plot); shutil.rmtree(tmp / 'checkpoints', ignore_errors=True)
             tmp.rename(run)
     return run
+
+def tiny_run(cache_dir=None, plot=None, **overrides):
+    "Path of a trained tiny-tier run (`cached_run('tiny')`)."
+    return cached_run('tiny', None, cache_dir, plot, **overrides)
 
 # %% ../nbs/01_train.ipynb
 _FLAGS = dict(model=str, r=int, lora_alpha=int, lora_dropout=float, lr=float, min_lr_rate=float, warmup_steps=float,
