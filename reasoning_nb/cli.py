@@ -14,7 +14,7 @@ COMMANDS = {  # sub-command -> (module, one-line help)
     'memory': ('reasoning_nb.memory',   'estimate training memory and say whether it fits a card'),
     'eval':   ('reasoning_nb.evaluate', 'evaluate base vs thinking on/off with intervals'),
     'serve':  ('reasoning_nb.serve',    'serve a model with an OpenAI-compatible API'),
-    'export': ('reasoning_nb.export',   'write a run as a merged model directory for vLLM, SGLang or TGI, and print how to serve it'),
+    'export': ('reasoning_nb.export',   'write a run as a merged model for vLLM, SGLang or TGI; print how to serve it'),
 }
 ADD_CLI = {'demo': 'add_demo_cli'}  # modules holding two commands name the second adder here
 
@@ -22,7 +22,9 @@ class UsageError(ValueError):
     "An error the user can fix; printed as one line without a traceback."
 
 def _parser(chosen=None):
-    p = argparse.ArgumentParser(prog='reasoning-nb', description='Train and serve a reasoning model whose thinking can be switched on and off.')
+    "The `reasoning-nb` parser; only the `chosen` sub-command's module is imported, for a fast `--help`."
+    about = 'Train and serve a reasoning model whose thinking can be switched on and off.'
+    p = argparse.ArgumentParser(prog='reasoning-nb', description=about)
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     for name, (mod, help) in COMMANDS.items():
         sp = sub.add_parser(name, help=help, description=help)
@@ -35,11 +37,17 @@ def main(argv=None):
     chosen = next((a for a in argv if not a.startswith('-')), None)
     p = _parser(chosen if chosen in COMMANDS else None)
     args = p.parse_args(argv)
-    if not getattr(args, 'func', None): p.print_help(); return 0 if not argv or chosen is None else 2
-    try: rc = args.func(args)
-    except KeyboardInterrupt: print('interrupted', file=sys.stderr); return 130
+    if not getattr(args, 'func', None):
+        p.print_help()
+        return 0 if not argv or chosen is None else 2
+    try:
+        rc = args.func(args)
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, OSError, RuntimeError) as e:
-        print(f'reasoning-nb {args.command}: error: {e}', file=sys.stderr); return 1
+        print(f'reasoning-nb {args.command}: error: {e}', file=sys.stderr)
+        return 1
     return int(rc or 0)
 
 if __name__ == '__main__': sys.exit(main())

@@ -20,7 +20,7 @@ def cache_dir() -> Path:
 
 # %% ../nbs/000_files.ipynb
 def file_lock(path, timeout=-1) -> FileLock:
-    "An inter-process lock held in the file `<path>.lock` (the parent directory is created); use as `with file_lock(p): ...`."
+    "An inter-process lock held in the file `<path>.lock`; use as `with file_lock(p): ...`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path) + '.lock', timeout=timeout)
@@ -54,7 +54,7 @@ def _recover(target):
 
 # %% ../nbs/000_files.ipynb
 def _replace(tmp, target):
-    "Move `tmp` onto `target` in one step: a file by `os.replace`, a directory by an exchange (or set the old one aside)."
+    "Move `tmp` onto `target` in one step: a file by `os.replace`, a directory by an exchange."
     if not (tmp.is_dir() and target.is_dir()): return os.replace(tmp, target)
     if _exchange(tmp, target): return _remove(tmp)
     old = target.with_name(f'.{target.name}.old-{uuid.uuid4().hex[:8]}')
@@ -65,7 +65,7 @@ def _replace(tmp, target):
 # %% ../nbs/000_files.ipynb
 @contextmanager
 def atomic_path(target):
-    "Yield a temporary path beside `target`; write a file or directory there, and it replaces `target` in one step on success."
+    "Yield a temporary path beside `target` to write a file or directory; on success it replaces `target` in one step."
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _recover(target)
