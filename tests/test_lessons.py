@@ -113,6 +113,8 @@ def test_module_readable(mod):
     lines = mod.read_text(encoding='utf-8').splitlines()
     long = [i + 1 for i, l in enumerate(lines) if len(l) > 120 and i > 0]  # line 1: the lesson's summary
     private = [l for l in lines if re.match(r'\s*from (?:\.|reasoning_nb\.)\w* import .*\b_[a-z]', l)]
+    ours = '|'.join(p.stem for p in MODULES)
+    private += [l for l in lines if re.search(rf'\b(?:{ours})\._[a-z]', l) and not l.lstrip().startswith('#')]
     assigned = [l for l in lines if re.match(r'^[A-Z]\w*\._\w+\s*(?:,\s*[A-Z]\w*\._\w+\s*)*=', l)]
     assert len(lines) <= 420, f'{mod.name}: {len(lines)} lines (keep modules to ~400)'
     assert not long, f'{mod.name}: lines over 120 characters: {long[:10]}'
