@@ -396,14 +396,38 @@ def stats_table(stats):
 
 # %% ../nbs/00_data.ipynb
 class _Reservoir:
-    "A uniform random sample of `k` items from a stream of unknown length (Algorithm R), seeded."
-    def __init__(self, k, seed): self.k, self.n, self.items, self.rng = k, 0, [], random.Random(seed)
+    "A uniform random sample of `k` items from a stream of unknown length, seeded (Li's Algorithm L)."
+    def __init__(self, k, seed):
+        self.k, self.n, self.items, self.rng = k, 0, [], random.Random(seed)
+        self.w, self.next = 1.0, None  # next: the stream position (1-based) of the next item to keep
+
+    def _skip(self):
+        "Draw how far the next kept item is: a geometric jump, so most items are never looked at."
+        u = 1.0 - self.rng.random()  # in (0, 1]
+        self.next += math.floor(math.log(u) / math.log1p(-self.w)) + 1
+
+    def _shrink(self):
+        self.w *= math.exp(math.log(1.0 - self.rng.random()) / self.k)
+
+    def extend(self, xs):
+        "Add a batch of items (a list or an array, in stream order)."
+        start, self.n = self.n, self.n + len(xs)
+        if not self.k: return
+        take = min(len(xs), self.k - len(self.items))
+        if take > 0: self.items.extend(xs[:take])
+        if self.next is None:
+            if len(self.items) < self.k: return
+            self.next = self.k
+            self._shrink()
+            self._skip()
+        while self.next <= self.n:
+            self.items[self.rng.randrange(self.k)] = xs[self.next - 1 - start]
+            self._shrink()
+            self._skip()
+
     def add(self, x):
-        self.n += 1
-        if len(self.items) < self.k: self.items.append(x)
-        else:
-            j = self.rng.randrange(self.n)
-            if j < self.k: self.items[j] = x
+        "Add one item."
+        self.extend((x,))
 
 @dataclass
 class Profile:
@@ -459,12 +483,22 @@ class Curation:
         n = sum(d.values())
         return f'kept {len(self.records)} ({kept}); dropped {n}' + (f' ({", ".join(f"{k}: {v}" for k, v in d.items())})' if d else '')
 
-def _prompt_key(r): return (' '.join(' '.join(m['content'] for m in r.input).lower().split()), r.reasoning)
+_ASCII_SPACES = bytes.maketrans(b'\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f', b' ' * 9)  # what str.split() splits on, below 128
+
+def _normalised(prompt):
+    "`' '.join(prompt.lower().split())` as UTF-8 bytes; ASCII text (most prompts) takes a faster path with the same result."
+    if not prompt.isascii(): return ' '.join(prompt.lower().split()).encode()
+    b = prompt.encode().lower().translate(_ASCII_SPACES)
+    while b'  ' in b: b = b.replace(b'  ', b' ')
+    return b.strip(b' ')
+
+def _prompt_digest(prompt, mode):
+    "8-byte digest of a prompt (its turns joined by spaces), ignoring case and whitespace, and its mode."
+    return hashlib.blake2b(mode.encode() + b'\0' + _normalised(prompt), digest_size=8).digest()
 
 def _prompt_hash(r):
-    "8-byte digest of the normalised prompt and mode: what dedup remembers per row, instead of the text."
-    p, mode = _prompt_key(r)
-    return int.from_bytes(hashlib.blake2b(f'{mode}\0{p}'.encode(), digest_size=8).digest(), 'little')
+    "The dedup key of a record as an int: what dedup remembers per row, instead of the text."
+    return int.from_bytes(_prompt_digest(' '.join(m['content'] for m in r.input), r.reasoning), 'little')
 
 # %% ../nbs/00_data.ipynb
 def _filtered(records, categories, dedup, n, max_tokens, max_completion_tokens, drop):
@@ -501,15 +535,16 @@ def curate(records, quotas, on_ratio, seed=0, dedup=True, tokenizer=None, max_to
     path = isinstance(records, (str, Path))
     files = _jsonl_files(records, source.get('split'), source.get('config', 'SFT')) if path and tokenizer is None and not source.get('limit') else None
     if files:  # local JSON lines: validate on every core, select here by (file, offset), read the chosen rows back
-        seen = _SeenHashes()
-        keys = list(need)
-        for f, offs, codes, hashes in _scan_jsonl(files, keys, source.get('lenient', False), source.get('convert_v1', True), source.get('skipped'), num_proc):
-            fresh = seen.first_time(hashes) if dedup else [True] * len(offs)
-            for off, k, new in zip(offs.tolist(), codes.tolist(), fresh):
-                if not new: drop((f, off), keys[k][0], 'duplicate prompt'); continue
-                res[keys[k]].add((f, off))
-        for rs in res.values(): rs.items = [_read_at(ref) for ref in rs.items]
-        dropped[:] = [(_read_at(ref), why) for ref, why in dropped]
+        import numpy as np
+        seen, keys, v1 = _SeenHashes(), list(need), source.get('convert_v1', True)
+        for fi, offs, codes, hashes in _scan_jsonl(files, keys, source.get('lenient', False), v1, source.get('skipped'), num_proc):
+            refs = offs + (fi << 48)  # one int per row: file index and byte offset
+            fresh = seen.first_time(hashes) if dedup else np.ones(len(refs), bool)
+            for ref, k in zip(refs[~fresh].tolist(), codes[~fresh].tolist()): drop(ref, keys[k][0], 'duplicate prompt')
+            for k, key in enumerate(keys): res[key].extend(refs[fresh & (codes == k)].tolist())
+        rows = _read_refs(files, [ref for rs in res.values() for ref in rs.items] + [ref for ref, _ in dropped], v1)
+        for rs in res.values(): rs.items = [rows[ref] for ref in rs.items]
+        dropped[:] = [(rows[ref], why) for ref, why in dropped]
     else:
         if path: records = iter_records(records, seed=seed, **source)
         for r in _filtered(records, set(quotas), dedup, None if tokenizer is None else _counter(tokenizer), max_tokens, max_completion_tokens, drop):
@@ -544,26 +579,66 @@ def _ranges(files, chunk=1 << 23):
                 starts.append(fh.tell())
         yield from ((f, a, b) for a, b in zip(starts, starts[1:] + [size]))
 
+def _quick_key(row):
+    "`(category, mode, prompt)` of a row that certainly passes `_check_row`, found without building a `Record`; else None."
+    if type(row) is not dict: return None
+    msgs, out, mode, sp, cat = row.get('input'), row.get('output'), row.get('reasoning'), row.get('system_prompt'), row.get('category')
+    if type(msgs) is not list or not msgs or type(out) is not str or type(sp) is not str or type(cat) is not str: return None
+    if type(mode) is not str or mode not in SYSTEM_PROMPTS or sp.strip() != SYSTEM_PROMPTS[mode]: return None
+    cat = cat.strip()
+    if not cat: return None
+    for k in OPTIONAL:
+        v = row.get(k)
+        if v is not None and type(v) is not str: return None
+    used = row.get('used_in_training')
+    if type(used) is list:
+        for u in used:
+            if type(u) is not str: return None
+    elif used is not None and type(used) is not str: return None
+    for m in msgs:
+        if type(m) is not dict or m.get('role') not in ROLES or type(m.get('content')) is not str: return None
+    if msgs[0]['role'] != 'user' or msgs[-1]['role'] != 'user': return None
+    i, j = out.find(THINK_OPEN), out.find(THINK_CLOSE)
+    if mode == 'off':
+        if i >= 0 or j >= 0 or not out or out.isspace(): return None
+    else:
+        if i < 0 or j < i: return None
+        think, before, after = out[i + len(THINK_OPEN):j], out[:i], out[j + len(THINK_CLOSE):]
+        if not think or think.isspace(): return None
+        if (not before or before.isspace()) and (not after or after.isspace()): return None
+    return cat, mode, msgs[0]['content'] if len(msgs) == 1 else ' '.join(m['content'] for m in msgs)
+
 def _scan_range(job):
     "Worker: validate one byte range; (lines, non-blank lines, offsets, (category, mode) codes and hashes of good rows as arrays, problems)."
     import numpy as np
     path, start, end, keys, convert_v1 = job
     code = {k: i for i, k in enumerate(keys)}
-    offs, codes, hashes, bad, n, filled = [], [], [], [], 0, 0
+    offs, codes, digests, bad, n, filled, pos = [], [], [], [], 0, 0, start
     with open(path, 'rb') as f:
-        f.seek(start); pos = start
-        while pos < end:
-            raw = f.readline(); off = pos; pos += len(raw); n += 1
+        f.seek(start)
+        for raw in f:
+            if pos >= end: break
+            off, pos, n = pos, pos + len(raw), n + 1
             if off == 0 and raw.startswith(b'\xef\xbb\xbf'): raw = raw[3:]
-            if not raw.strip(): continue
+            if raw.isspace(): continue
             filled += 1
-            try:
-                row = _parse_line(raw)
-                if isinstance(row, _Bad): raise row
-                r = _check_row(row, convert_v1)
-            except _Bad as e: bad.append((n, e.field, e.problem)); continue
-            if (k := code.get((r.category, r.reasoning))) is not None: offs.append(off); codes.append(k); hashes.append(_prompt_hash(r))
-    return n, filled, np.array(offs, np.int64), np.array(codes, np.int16), np.array(hashes, np.uint64), bad
+            row = _parse_line(raw)
+            key = None if isinstance(row, _Bad) else _quick_key(row)
+            if key is None:  # a problem, or a row that needs normalising (v1, an empty think block): the full check decides
+                try:
+                    if isinstance(row, _Bad): raise row
+                    r = _check_row(row, convert_v1)
+                except _Bad as e:
+                    bad.append((n, e.field, e.problem))
+                    continue
+                key = r.category, r.reasoning, ' '.join(m['content'] for m in r.input)
+            k = code.get(key[:2])
+            if k is not None:
+                offs.append(off)
+                codes.append(k)
+                digests.append(_prompt_digest(key[2], key[1]))
+    hashes = np.frombuffer(b''.join(digests), '<u8')  # the same numbers as _prompt_hash
+    return n, filled, np.array(offs, np.int64), np.array(codes, np.int16), hashes, bad
 
 def _jsonl_files(source, split=None, config='SFT'):
     "The files of a local `.jsonl` file or hub-layout directory of them, else None."
@@ -572,7 +647,7 @@ def _jsonl_files(source, split=None, config='SFT'):
     return files if files and all(f.suffix == '.jsonl' for f in files) else None
 
 def _scan_jsonl(files, keys, lenient=False, convert_v1=True, skipped=None, num_proc=None):
-    "`(file, offsets, codes, hashes)` arrays per byte range for good rows whose (category, mode) is in `keys` (code = index), in file order."
+    "`(file index, offsets, codes, hashes)` per byte range for good rows whose (category, mode) is in `keys` (code = index), in file order."
     import multiprocessing as mp
     jobs = [(f, a, b, keys, convert_v1) for f, a, b in _ranges(files)]
     lines, filled = Counter(), Counter()
@@ -582,18 +657,24 @@ def _scan_jsonl(files, keys, lenient=False, convert_v1=True, skipped=None, num_p
             for line, fld, problem in bad:
                 if not lenient: raise DatasetError(f, base + line, fld, problem)
                 if skipped is not None: skipped.append(DatasetError(f, base + line, fld, problem))
-            yield f, offs, codes, hashes
+            yield files.index(f), offs, codes, hashes
     for f in files:
         if not filled[f]:
             if not lenient: raise DatasetError(f, 1, 'file', 'empty file: no records')
             if skipped is not None: skipped.append(DatasetError(f, 1, 'file', 'empty file: no records'))
 
-def _read_at(ref, convert_v1=True):
-    "The `Record` at `(file, offset)`."
-    f, off = ref
-    with open(f, 'rb') as fh:
-        fh.seek(off); raw = fh.readline()
-    return _check_row(_parse_line(raw[3:] if off == 0 and raw.startswith(b'\xef\xbb\xbf') else raw), convert_v1)
+def _read_refs(files, refs, convert_v1=True):
+    "`{ref: Record}` for refs `file index << 48 | byte offset`, reading each file once, in offset order."
+    out = {}
+    for fi, group in itertools.groupby(sorted(set(refs)), key=lambda ref: ref >> 48):
+        with open(files[fi], 'rb') as fh:
+            for ref in group:
+                off = ref & ((1 << 48) - 1)
+                fh.seek(off)
+                raw = fh.readline()
+                raw = raw[3:] if off == 0 and raw.startswith(b'\xef\xbb\xbf') else raw
+                out[ref] = _check_row(_parse_line(raw), convert_v1)
+    return out
 
 class _SeenHashes:
     "A set of 64-bit hashes kept as a few sorted numpy runs: 8 bytes a row instead of ~90 for a Python set of ints."
@@ -607,7 +688,7 @@ class _SeenHashes:
         self.runs.append(np.sort(h[new]))
         while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):  # merge like a binary counter: O(log n) runs
             last = self.runs.pop(); self.runs[-1] = np.concatenate([self.runs[-1], last]); self.runs[-1].sort()
-        return new.tolist()
+        return new
 
 # %% ../nbs/00_data.ipynb
 def _as_record(r):
