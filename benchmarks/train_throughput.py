@@ -47,10 +47,10 @@ def _counting(collate, counter):
     return f
 
 def _model(cfg, pack):
-    from reasoning_nb.train import _peft_model
+    from reasoning_nb.runs import peft_model
     from reasoning_nb.models import load_model
     model, _ = load_model(cfg.model, quantize=False)
-    pm = _peft_model(replace_(cfg, pack=pack), model)
+    pm = peft_model(replace_(cfg, pack=pack), model)
     return pm, sum(p.numel() for p in model.parameters())
 
 def replace_(cfg, **kw):

@@ -3,7 +3,7 @@ and one clear error line (exit 1) for the mistakes a user makes. Uses the 170k-p
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest, torch
-from reasoning_nb.train import micro_base
+from reasoning_nb.runs import micro_base
 from reasoning_nb.data import sample_path
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false'}

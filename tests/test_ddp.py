@@ -2,7 +2,7 @@
 one adapter) and the same curve as one process with twice the per-device batch (same samples per step)."""
 import json, os, subprocess, sys
 import pytest
-from reasoning_nb.train import micro_base
+from reasoning_nb.runs import micro_base
 from reasoning_nb.data import sample_path
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false'}

@@ -1,7 +1,8 @@
 """Same seed, data and config -> the same loss curve bit for bit on CPU (LoRA's random A matrices are seeded too)."""
 import json
 import torch
-from reasoning_nb.train import train, train_config, micro_base
+from reasoning_nb.train import train_config
+from reasoning_nb.runs import train, micro_base
 from reasoning_nb.data import sample_path
 
 def _curve(run): return [(e['step'], e['loss']) for e in map(json.loads, (run / 'metrics.jsonl').read_text().splitlines()) if 'loss' in e]

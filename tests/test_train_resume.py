@@ -57,7 +57,7 @@ def test_kill_and_resume(setup):
 
 def test_resume_extends_and_never_overshoots(tmp_path):
     "`--max-steps 20` then `--resume --max-steps 30` ends at 30 on a schedule refitted to 30; resuming a finished run trains nothing."
-    from reasoning_nb.train import micro_base
+    from reasoning_nb.runs import micro_base
     base, data = micro_base(tmp_path / 'micro'), tmp_path / 'data.jsonl'
     data.write_text(''.join(sample_path().read_text().splitlines(keepends=True)[:300]))
     def cmd(out, steps, *extra):
