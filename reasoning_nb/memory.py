@@ -33,8 +33,9 @@ def configs_dir():
 def _tiny_dir():
     "Directory of the already built tiny base (shipped or cached), or None: never starts a build."
     try:
-        from reasoning_nb import models
-        dirs = [models.ASSETS/'tiny', models._cache_dir()/'tiny']
+        from reasoning_nb.files import cache_dir
+        from reasoning_nb.tasks import ASSETS
+        dirs = [ASSETS/'tiny', cache_dir()/'tiny']
     except Exception: return None
     return next((Path(d) for d in dirs if (Path(d)/'config.json').exists()), None)
 

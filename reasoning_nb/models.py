@@ -4,15 +4,16 @@
 
 # %% auto 0
 __all__ = ['TINY_SPECIALS', 'NEUTRAL_SYSTEMS', 'CHAT_TEMPLATE', 'TINY_CONFIG', 'PRESETS', 'build_tokenizer', 'build_tiny',
-           'tiny_path', 'ModelPreset', 'load_tokenizer', 'quantization_config', 'load_model', 'generate',
-           'plain_generate', 'shaped_tokenizer', 'shrunk_model']
+           'tiny_path', 'ModelPreset', 'resolve_model', 'load_tokenizer', 'quantization_config', 'load_model',
+           'eos_ids', 'complete', 'generate', 'shaped_tokenizer', 'shrunk_model']
 
 # %% ../nbs/00b_models.ipynb
-import json, math, os, random, re, shutil, time
+import json, math, random, re, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 from .data import SYSTEM_OFF, THINK_CLOSE, THINK_OPEN
+from .files import atomic_path, cache_dir, file_lock
 from .tasks import ASSETS, TASKS, addition_question, addition_trace, training_pair
 
 # %% ../nbs/00b_models.ipynb
@@ -157,27 +158,19 @@ def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=
     finally: torch.set_num_threads(old_threads)
 
 # %% ../nbs/00b_models.ipynb
-def _cache_dir() -> Path:
-    "Where the package caches what it builds (`$REASONING_NB_CACHE` or the platform's user cache directory)."
-    if os.environ.get('REASONING_NB_CACHE'): return Path(os.environ['REASONING_NB_CACHE'])
-    try:
-        from platformdirs import user_cache_dir
-        return Path(user_cache_dir('reasoning_nb'))
-    except ImportError: return Path.home()/'.cache'/'reasoning_nb'
-
 def tiny_path() -> Path:
     "Directory of the built tiny instruct base: the copy shipped in the package, else one built once into the user cache."
     shipped = ASSETS/'tiny'
     if (shipped/'model.safetensors').exists(): return shipped
-    out = _cache_dir()/'tiny'
+    out = cache_dir()/'tiny'
     if (out/'model.safetensors').exists(): return out
-    from filelock import FileLock
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + '.lock'):
+    with file_lock(out):  # one process builds, the others wait and then find it
         if not (out/'model.safetensors').exists():
-            tmp = out.with_name('tiny.building'); shutil.rmtree(tmp, ignore_errors=True)
-            build_tiny(tmp, verbose=False); shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
+            with atomic_path(out) as tmp:  # a killed build leaves no half-written model behind
+                build_tiny(tmp, verbose=False)
     return out
+
+_cache_dir = cache_dir  # TEMPORARY: train.py still imports it; goes when train.py uses files.cache_dir
 
 # %% ../nbs/00b_models.ipynb
 @dataclass
@@ -197,12 +190,14 @@ PRESETS = {
                                          note="the seed guide's 24 GB card: QLoRA (NF4, double quantisation)"),
 }
 
-def _resolve(name_or_path) -> tuple:
-    "(where to load from, preset or None) for a preset name, a local directory or a hub id."
+def resolve_model(name_or_path) -> tuple:
+    "`(where to load from, preset or None)` for a preset name, a local directory or a hub id."
     if str(name_or_path) in PRESETS:
         p = PRESETS[str(name_or_path)]
         return (str(tiny_path()) if p.source == 'tiny' else p.source), p
     return str(name_or_path), None
+
+_resolve = resolve_model  # TEMPORARY: train.py still imports it; goes when train.py uses resolve_model
 
 def _torch_dtype(dtype):
     "A torch dtype from a name or 'auto' (bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU)."
@@ -217,7 +212,7 @@ def _torch_dtype(dtype):
 def load_tokenizer(name_or_path, trust_remote_code:bool=False):
     "The tokenizer of a preset, hub id or local directory, with a pad token (the eos if the model has none)."
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(_resolve(name_or_path)[0], trust_remote_code=trust_remote_code)
+    tok = AutoTokenizer.from_pretrained(resolve_model(name_or_path)[0], trust_remote_code=trust_remote_code)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
 
@@ -236,7 +231,7 @@ def quantization_config(quantize, dtype=torch.bfloat16):
 def load_model(name_or_path, dtype=None, quantize=None, device_map=None, trust_remote_code:bool=False) -> tuple:
     "`(model, tokenizer)` for a preset, hub id or local directory; `quantize`: None (the preset's default), False, '4bit' or '8bit'."
     from transformers import AutoModelForCausalLM
-    src, preset = _resolve(name_or_path)
+    src, preset = resolve_model(name_or_path)
     if quantize is None and preset: quantize = preset.quantize
     dt = _torch_dtype(dtype or (preset.dtype if preset else 'auto'))
     qc = quantization_config(quantize, dt if dt != torch.float32 else torch.bfloat16)  # fails fast, before any download
@@ -248,44 +243,49 @@ def load_model(name_or_path, dtype=None, quantize=None, device_map=None, trust_r
     return model.eval(), tok
 
 # %% ../nbs/00b_models.ipynb
-def _stop_ids(model, tokenizer) -> set:
+def eos_ids(model, tokenizer) -> set:
+    "Token ids that end a reply: the model's generation-config eos ids and the tokenizer's eos."
     ids = model.generation_config.eos_token_id
     ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
     return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
 
-def generate(model, tokenizer, conversations, max_new_tokens:int=256, do_sample:bool=False, batch_size:int=32, **kw) -> list:
-    "Replies (str, specials kept, pad/eos removed) to `conversations` (lists of messages, or plain user prompts), batched."
-    convs = [[{'role': 'user', 'content': c}] if isinstance(c, str) else c for c in conversations]
-    stop, pad = _stop_ids(model, tokenizer), tokenizer.pad_token_id
-    if not do_sample: kw = {'temperature': None, 'top_p': None, 'top_k': None, **kw}
-    old_side, tokenizer.padding_side, replies = tokenizer.padding_side, 'left', []
-    try:
-        for i in range(0, len(convs), batch_size):
-            prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in convs[i:i + batch_size]]
-            enc = tokenizer(prompts, return_tensors='pt', padding=True, add_special_tokens=False).to(model.device)
-            with torch.no_grad():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=pad,
-                                     eos_token_id=sorted(stop), **kw)
-            for row in out[:, enc['input_ids'].shape[1]:].tolist():
-                cut = next((j for j, t in enumerate(row) if t in stop), len(row))
-                replies.append(tokenizer.decode([t for t in row[:cut] if t != pad], skip_special_tokens=False))
-    finally: tokenizer.padding_side = old_side
-    return replies
+def _cut(row, eos, keep) -> list:
+    "Generated ids up to the first stop: an eos id is dropped, a `keep` id (e.g. `</think>`) stays."
+    for j, t in enumerate(row):
+        if t in eos: return row[:j]
+        if t in keep: return row[:j + 1]
+    return row
 
-# %% ../nbs/00b_models.ipynb
-def plain_generate(model, tokenizer, prompts, max_new_tokens:int=64) -> list:
-    "Greedy continuations of raw text `prompts` (no chat template), up to the end-of-text token."
-    old = tokenizer.padding_side
-    tokenizer.padding_side = 'left'
-    try:
-        enc = tokenizer(prompts, return_tensors='pt', padding=True, add_special_tokens=False).to(model.device)
-        stop = tokenizer.convert_tokens_to_ids('<|endoftext|>')
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=stop, temperature=None, top_p=None, top_k=None)
-        return [tokenizer.decode([t for t in row if t not in (stop, tokenizer.pad_token_id)], skip_special_tokens=False)
-                for row in out[:, enc['input_ids'].shape[1]:].tolist()]
-    finally: tokenizer.padding_side = old
+def _sampling(do_sample, temperature, top_p) -> dict:
+    "generate() arguments: greedy (no sampling knobs, so no warnings), or sampling with `temperature` and `top_p`."
+    if do_sample: return dict(do_sample=True, temperature=temperature, top_p=top_p)
+    return dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+
+@torch.no_grad()
+def complete(model, tokenizer, texts, max_new_tokens:int=256, stop_ids=(), do_sample:bool=False,
+             temperature:float=0.6, top_p:float=0.95, batch_size:int=32) -> list:
+    "`(continuation, n_new_tokens)` per raw prompt in `texts`: length-sorted left-padded batches, cut at eos or `stop_ids`."
+    eos, pad = eos_ids(model, tokenizer), tokenizer.pad_token_id
+    keep = set(stop_ids) - eos
+    texts = list(texts)
+    ids = tokenizer(texts, add_special_tokens=False)['input_ids'] if texts else []
+    order, outs = sorted(range(len(ids)), key=lambda i: len(ids[i])), [None] * len(ids)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        enc = tokenizer.pad({'input_ids': [ids[i] for i in idx]}, padding_side='left', return_tensors='pt')
+        enc = enc.to(model.device)
+        gen = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=sorted(eos | keep),
+                             **_sampling(do_sample, temperature, top_p))
+        for i, row in zip(idx, gen[:, enc['input_ids'].shape[1]:].tolist()):
+            row = [t for t in _cut(row, eos, keep) if t != pad]
+            outs[i] = (tokenizer.decode(row, skip_special_tokens=False), len(row))
+    return outs
+
+def generate(model, tokenizer, conversations, max_new_tokens:int=256, **kw) -> list:
+    "Replies (str, specials kept, eos/pad removed) to chat `conversations` (lists of messages, or user prompts); see `complete`."
+    convs = [[{'role': 'user', 'content': c}] if isinstance(c, str) else c for c in conversations]
+    prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in convs]
+    return [text for text, _ in complete(model, tokenizer, prompts, max_new_tokens, **kw)]
 
 # %% ../nbs/00b_models.ipynb
 _CHATML = ("{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
