@@ -316,7 +316,8 @@ def _prefill(self: BatchEngine, seqs):
     n = max(len(s.prompt) for s in uniq)
     ids = torch.tensor([[self.pad_id] * (n - len(s.prompt)) + s.prompt for s in uniq], device=self.device)
     mask = torch.tensor([[0] * (n - len(s.prompt)) + [1] * len(s.prompt) for s in uniq], device=self.device)
-    out = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0), use_cache=True)
+    pos = (mask.cumsum(1) - 1).clamp(min=0)   # logits of the last position only: a long prompt's full logits are huge
+    out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
     self.prefilled_rows += len(uniq)
     rows = [row_of[s.group or s.id] for s in seqs]
     cache, mask = select_rows(out.cache, mask, rows) if len(uniq) < len(seqs) else (out.cache, mask)
@@ -417,8 +418,9 @@ def free_memory(device) -> int:
     return psutil.virtual_memory().available
 
 def serving_limits(kv_per_token: int, tokens_per_row: int, free_bytes: int, device: str = 'cpu', cores=None,
-                   fraction: float = 0.5, gpu_cap: int = 256, per_core: int = 16) -> dict:
+                   fraction=None, gpu_cap: int = 256, per_core: int = 16) -> dict:
     "Default `max_concurrency` (batch rows) and `max_queue` from the KV cache per row and the free memory."
+    fraction = fraction or (0.9 if device == 'cuda' else 0.5)   # vLLM's gpu_memory_utilization; a CPU shares its RAM
     rows = int(free_bytes * fraction // max(1, kv_per_token * tokens_per_row))
     cap = gpu_cap if device == 'cuda' else per_core * (cores or os.cpu_count() or 1)
     n = max(1, min(rows, cap))

@@ -99,9 +99,10 @@ def parse_json_body(body: bytes, content_type: str | None = None, content_encodi
     except _BodyError as e: raise bad_request(f'the body is not acceptable JSON: {e}', code='invalid_json')
     except UnicodeDecodeError as e: raise bad_request(f'the body is not valid UTF-8: {e}', code='invalid_json')
     except ValueError as e:
-        cut = 'Expecting' in str(e) and getattr(e, 'pos', -1) >= len(body.rstrip())
-        where = 'the body ends before the JSON does' if cut else 'the body'
-        raise bad_request(f'{where} is not valid JSON: {e}', code='invalid_json')
+        msg = getattr(e, 'msg', '')   # a JSONDecodeError: at the very end, or a string never closed, means cut short
+        if msg.startswith('Unterminated string') or (msg.startswith('Expecting') and e.pos >= len(body.rstrip())):
+            raise bad_request(f'the body ends before the JSON does: {e}', code='invalid_json')
+        raise bad_request(f'the body is not valid JSON: {e}', code='invalid_json')
     return obj
 
 # %% ../nbs/04_2_protocol.ipynb
