@@ -63,7 +63,15 @@ def test_objectives_and_exercise(nb):
     assert any('# TODO' in s for s in code), f'{nb.name}: no exercise cell with "# TODO"'
 
 
-WITH_PRESET = [p for p in LESSONS if p.name not in NO_PRESET]
+USES_MODEL = re.compile(r"""cached_run\(|load_trained\(|load_model\(|load_records\(|sample_path\(|tiny_run\(|['"]tiny['"]""")
+
+
+def needs_preset(nb):
+    "A notebook that loads a model, data or a run (a pure-logic part such as the protocol needs none)."
+    return nb.name not in NO_PRESET and any(USES_MODEL.search(s) for s, _ in cells(nb, 'code'))
+
+
+WITH_PRESET = [p for p in LESSONS if needs_preset(p)]
 
 
 @pytest.mark.parametrize('nb', WITH_PRESET, ids=ids(WITH_PRESET))
@@ -73,7 +81,7 @@ def test_one_preset_cell(nb):
     presets = [s for s in code if s.startswith(PRESET)]
     assert len(presets) == 1, f'{nb.name}: {len(presets)} preset cells (want 1, starting with the three standard lines)'
     bad = [s.splitlines()[0] for s in code
-           if not s.startswith(PRESET) and not s.startswith(TINY_FLAG)
+           if not s.startswith((PRESET, TINY_FLAG, '#| export'))  # library code may define the tiny preset
            and re.search(r"""['"]tiny['"]|tiny_run\(""", s)]
     assert not bad, f"{nb.name}: cells that hard-code the tiny tier (first lines): {bad}"
 
