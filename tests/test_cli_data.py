@@ -140,3 +140,35 @@ def test_curate_errors(tmp_path):
     p = run('curate', SAMPLE, '--out', tmp_path/'x.jsonl', '--quota', 'math', '--on-ratio', '0.5')
     assert p.returncode == 2 and 'expected CATEGORY=N' in p.stderr
     assert not (tmp_path/'x.jsonl').exists()
+
+
+KILL_WHILE_WRITING = '''
+import os, signal, sys
+from reasoning_nb.data import Record
+from reasoning_nb.cli import main
+calls = [0]
+def to_dict(self):  # SIGKILL this process while it writes its third row: the worst moment for the output file
+    calls[0] += 1
+    if calls[0] == 3: os.kill(os.getpid(), signal.SIGKILL)
+    return dict(self.__dict__)
+Record.to_dict = to_dict
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_killed_or_failed_curate_leaves_the_old_output(tmp_path):
+    out = tmp_path/'curated.jsonl'
+    args = ['curate', SAMPLE, '--out', out, '--quota', 'math=20', '--on-ratio', '0.5']
+    assert run(*args, '--seed', '0').returncode == 0
+    old = out.read_bytes()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]), OMP_NUM_THREADS='1')
+    p = subprocess.run([sys.executable, '-c', KILL_WHILE_WRITING, 'data', *map(str, args), '--seed', '1'],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert p.returncode == -9, (p.returncode, p.stdout, p.stderr)  # it was killed mid-write ...
+    assert out.read_bytes() == old  # ... and the old file is whole
+    left = [f.name for f in tmp_path.iterdir() if f.name.startswith('.curated.jsonl.tmp-')]
+    assert len(left) == 1, left  # what it had written went to a temporary beside the target
+    p = run('curate', SAMPLE, '--out', out, '--quota', 'math=100000', '--on-ratio', '0.5')  # a failed run
+    assert p.returncode == 1 and out.read_bytes() == old, p.stderr
+    assert run(*args, '--seed', '1').returncode == 0 and out.read_bytes() != old  # the next good run replaces it ...
+    assert not [f for f in tmp_path.iterdir() if f.name.startswith('.curated')]  # ... and clears the leftover
