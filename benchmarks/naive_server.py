@@ -1,13 +1,13 @@
-"""The seed guide's serving approach, kept as a baseline: one `model.generate` call per request.
+"""A naive server kept as a baseline: one `generate` per request, the way a popular guide serves.
 
-    python benchmarks/seed_server.py --model RUN_DIR_OR_PRESET --port 8001
+    python benchmarks/naive_server.py --model RUN_DIR_OR_PRESET --port 8001
 
 Each request gets its own `generate` (streaming through `TextIteratorStreamer` on a thread per request), so
-concurrent requests never share a forward pass. Like the seed, the stream is labelled `text/plain`; it sends
+concurrent requests never share a forward pass. Like the guide's, the stream is labelled `text/plain`; it sends
 OpenAI-style `data:` lines only so that `serve_throughput.py` can time both servers with one client. Not
 handled on purpose (the point is the comparison): thinking separation, limits, metrics, auth, errors.
 """
-import argparse, json, threading, time, uuid
+import argparse, json, threading
 
 import torch
 import uvicorn
@@ -18,14 +18,15 @@ from transformers import TextIteratorStreamer
 from reasoning_nb.serve import cpu_threads, encode_prompt, load_for_serving
 
 
-def create_seed_app(model, tok):
-    "A FastAPI app with the seed's one-generate-per-request `/v1/chat/completions`."
+def create_naive_app(model, tok):
+    "A FastAPI app whose `/v1/chat/completions` runs one `generate` per request."
     app = FastAPI()
     model.eval()
 
     def _generate(prompt, max_tokens, ignore_eos, streamer=None):
         ids = torch.tensor([prompt])
-        kw = dict(max_new_tokens=max_tokens, do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        kw = dict(max_new_tokens=max_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
+                  eos_token_id=tok.eos_token_id)
         if ignore_eos: kw['min_new_tokens'] = max_tokens
         with torch.no_grad(): return model.generate(ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kw)
 
@@ -64,4 +65,4 @@ if __name__ == '__main__':
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (same default as reasoning-nb serve)')
     a = p.parse_args()
     torch.set_num_threads(cpu_threads(a.threads))  # same as ours: the comparison is about batching, not threads
-    uvicorn.run(create_seed_app(*load_for_serving(a.model)), host=a.host, port=a.port, log_level='warning')
+    uvicorn.run(create_naive_app(*load_for_serving(a.model)), host=a.host, port=a.port, log_level='warning')
