@@ -11,13 +11,14 @@ import os, json, hashlib, shutil, time, warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 import torch
+from .train import (  # first: it quiets a bitsandbytes notice
+    PRESETS, TrainConfig, train_config, lora_config, mix_on_off, encode_records, packed_attention,
+    make_collator, memory_gib, LiveTrainingPlot, check_config, training_args)
 from transformers import Trainer, TrainerCallback, AutoModelForCausalLM, AutoTokenizer, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from .files import cache_dir, file_lock, atomic_path, atomic_write_text
-from .data import load_records, sample_path
+from .data import load_records, sample_path, dataset_for
 from .models import load_model, tiny_path, resolve_model
-from .train import (PRESETS, TrainConfig, train_config, lora_config, mix_on_off, encode_records, packed_attention,
-                                make_collator, memory_gib, LiveTrainingPlot, check_config, training_args)
 
 # %% ../nbs/01a_runs.ipynb
 COMPLETE = 'complete.json'  # a checkpoint's last file: the names and sizes of the others
@@ -264,11 +265,11 @@ def _run_key(cfg, data):
     return key if Path(data).is_file() else key + '-' + hashlib.sha256(str(data).encode()).hexdigest()[:8]
 
 def cached_run(preset='tiny', data=None, cache=None, plot=None, **overrides):
-    "Path of a trained run of `preset`'s recipe on `data` (default: the bundled sample), trained once (file-locked)."
+    "Path of a trained run of `preset`'s recipe on `data` (default: the preset's data), trained once (file-locked)."
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:  # a file lock held by one rank would stall the others' collectives
         raise RuntimeError("cached_run trains in one process; under torchrun call train() (all ranks) instead")
     cfg = train_config(preset, **overrides)
-    data = data or sample_path()
+    data = dataset_for(preset, data)
     root = Path(cache or cache_dir()) / 'runs'
     run = root / f'{preset}-{_run_key(cfg, data)}'
     with file_lock(run):  # a second caller waits here, then finds the finished run
@@ -289,7 +290,8 @@ _FLAGS = dict(model=str, r=int, lora_alpha=int, lora_dropout=float, lr=float, mi
 def add_cli(p):
     "Add `reasoning-nb train` arguments to parser `p`."
     p.add_argument('--preset', default='tiny', choices=list(PRESETS), help='recipe to start from (default: tiny)')
-    p.add_argument('--data', help='training data (.jsonl/.json/.parquet/dir/hub id); default: the bundled sample')
+    p.add_argument('--data', help="training data (.jsonl/.json/.parquet/dir/hub id); default: the preset's data "
+                   '(tiny: the bundled sample; GPU presets: the hub dataset)')
     p.add_argument('--out', required=True, help='run directory (config.json, metrics.jsonl, training.png, adapter/)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
     p.add_argument('--no-pack', dest='pack', action='store_false', help='padded batches instead of packing')
@@ -308,7 +310,8 @@ def _run_cli(args):
     if args.grad_ckpt: over['grad_ckpt'] = True
     saved = args.resume and (Path(args.out) / 'config.json').exists()  # resuming: saved config + flags given now
     cfg = None if saved else train_config(args.preset, **over)
-    run = train(cfg, data=args.data, out=args.out, resume=args.resume, plot=False, merge=args.merge,
+    data = args.data if saved else dataset_for(args.preset, args.data)  # resuming: the run's own data
+    run = train(cfg, data=data, out=args.out, resume=args.resume, plot=False, merge=args.merge,
                 progress=not args.quiet, overrides=over if saved else None)
     if not _is_main(): return 0
     log = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]

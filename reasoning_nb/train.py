@@ -8,10 +8,12 @@ __all__ = ['PRESETS', 'TrainConfig', 'train_config', 'lora_targets', 'lora_confi
            'LiveTrainingPlot', 'check_config', 'precision', 'training_args']
 
 # %% ../nbs/01_train.ipynb
-import os, sys, io, time, random, resource, dataclasses
+import os, sys, io, time, random, logging, resource, dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn.functional as F
+# bitsandbytes (imported by transformers' Trainer stack) logs a notice about an optional CPU kernel on every import
+logging.getLogger('bitsandbytes.backends.cpu.ops').setLevel(logging.ERROR)
 from transformers import TrainingArguments, TrainerCallback, DataCollatorWithFlattening, AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
