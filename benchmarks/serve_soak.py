@@ -224,8 +224,11 @@ async def client_loop(i, base, seed, end, features, bad, t: Tally):
     async with httpx.AsyncClient(timeout=120) as client:
         while time.perf_counter() < end:
             t.requests += 1
-            if rng.random() < bad: await send_bad(client, url, rng, t)
-            else: await send_good(client, url, rng, features, t)
+            try:
+                if rng.random() < bad: await send_bad(client, url, rng, t)
+                else: await send_good(client, url, rng, features, t)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:   # a reply that is not the JSON it should be
+                t.broken.append(f'unreadable reply: {type(e).__name__} {e}')
 
 
 async def probe(base) -> dict:
@@ -234,9 +237,12 @@ async def probe(base) -> dict:
     async with httpx.AsyncClient(timeout=120) as client:
         for name, extra in OPTIONAL.items():
             r = await client.post(base + '/v1/chat/completions', json=_chat('What is 2+2?', max_tokens=4, **extra))
-            if r.status_code != 200: out[name] = f'refused ({r.status_code})'
-            elif name == 'n' and len(r.json()['choices']) != 2: out[name] = 'ignored (1 choice)'
-            elif name == 'logprobs' and not r.json()['choices'][0].get('logprobs'): out[name] = 'ignored (no logprobs)'
+            try: choices = r.json()['choices'] if r.status_code == 200 else None
+            except (ValueError, KeyError, TypeError): choices = []
+            if choices is None: out[name] = f'refused ({r.status_code})'
+            elif not choices: out[name] = 'unreadable reply'
+            elif name == 'n' and len(choices) != 2: out[name] = f'ignored ({len(choices)} choice)'
+            elif name == 'logprobs' and not choices[0].get('logprobs'): out[name] = 'ignored (no logprobs)'
             else: out[name] = 'used'
     return out
 
