@@ -170,8 +170,6 @@ def tiny_path() -> Path:
                 build_tiny(tmp, verbose=False)
     return out
 
-_cache_dir = cache_dir  # TEMPORARY: train.py still imports it; goes when train.py uses files.cache_dir
-
 # %% ../nbs/00b_models.ipynb
 @dataclass
 class ModelPreset:
@@ -197,7 +195,6 @@ def resolve_model(name_or_path) -> tuple:
         return (str(tiny_path()) if p.source == 'tiny' else p.source), p
     return str(name_or_path), None
 
-_resolve = resolve_model  # TEMPORARY: train.py still imports it; goes when train.py uses resolve_model
 
 def _torch_dtype(dtype):
     "A torch dtype from a name or 'auto' (bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU)."
@@ -243,9 +240,9 @@ def load_model(name_or_path, dtype=None, quantize=None, device_map=None, trust_r
     return model.eval(), tok
 
 # %% ../nbs/00b_models.ipynb
-def eos_ids(model, tokenizer) -> set:
-    "Token ids that end a reply: the model's generation-config eos ids and the tokenizer's eos."
-    ids = model.generation_config.eos_token_id
+def eos_ids(generation_config, tokenizer) -> set:
+    "Token ids that end a reply: the eos ids of a model's `generation_config` (may be None) and the tokenizer's eos."
+    ids = getattr(generation_config, 'eos_token_id', None)
     ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
     return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
 
@@ -265,7 +262,7 @@ def _sampling(do_sample, temperature, top_p) -> dict:
 def complete(model, tokenizer, texts, max_new_tokens:int=256, stop_ids=(), do_sample:bool=False,
              temperature:float=0.6, top_p:float=0.95, batch_size:int=32) -> list:
     "`(continuation, n_new_tokens)` per raw prompt in `texts`: length-sorted left-padded batches, cut at eos or `stop_ids`."
-    eos, pad = eos_ids(model, tokenizer), tokenizer.pad_token_id
+    eos, pad = eos_ids(model.generation_config, tokenizer), tokenizer.pad_token_id
     keep = set(stop_ids) - eos
     texts = list(texts)
     ids = tokenizer(texts, add_special_tokens=False)['input_ids'] if texts else []
