@@ -119,7 +119,8 @@ class Tally:
     def __init__(self):
         self.status, self.latency, self.ttft = {}, [], []
         self.leaks, self.broken, self.bad_ok, self.bad_5xx, self.good_4xx = [], [], {}, {}, {}
-        self.requests = self.bad = self.disconnects = self.reasoning_off = self.over_budget = 0
+        self.requests = self.bad = self.disconnects = self.reasoning_off = 0
+        self.over_budget = []
 
     def code(self, status):
         self.status[status // 100] = self.status.get(status // 100, 0) + 1
@@ -154,7 +155,8 @@ def check_message(t, choices, req, usage):
     budget = req['body'].get('max_thinking_tokens')
     used = ((usage or {}).get('completion_tokens_details') or {}).get('reasoning_tokens')
     if budget is not None and used is not None and used > req['n'] * (budget + 8):
-        t.over_budget += 1
+        r = [(c.get('message') or {}).get('reasoning_content') for c in choices]
+        t.over_budget.append(f"budget {budget}, n={req['n']}, {req['mode']}: {used} reasoning tokens in {r}"[:300])
 
 
 async def send_stream(client, url, req, rng, t: Tally, t0):
@@ -290,13 +292,13 @@ def soak(base, a, pid=None) -> dict:
     return {'seconds': secs, 'warmup_s': a.warmup, 'concurrency': a.concurrency, 'seed': a.seed, 'features': features,
             'requests': t.requests, 'bad_bodies': t.bad, '2xx': t.status.get(2, 0), '4xx': t.status.get(4, 0),
             '5xx': t.status.get(5, 0), 'broken': len(t.broken), 'leaks': len(t.leaks), 'disconnects': t.disconnects,
-            'reasoning_when_off': t.reasoning_off, 'over_budget': t.over_budget, 'bad_answered_2xx': t.bad_ok,
+            'reasoning_when_off': t.reasoning_off, 'over_budget': len(t.over_budget), 'bad_answered_2xx': t.bad_ok,
             'bad_answered_5xx': t.bad_5xx, 'good_answered_4xx': t.good_4xx, 'latency_p50': quantile(t.latency, 50),
             'latency_p99': quantile(t.latency, 99), 'ttft_p50': quantile(t.ttft, 50), 'finished': len(t.latency),
             'stuck_after_drain': sum(stuck) if stuck else 0 if stuck is not None else None,
             'rss_start_mib': rss0, 'rss_end_mib': rss1,
             'rss_growth_pct': 100 * (rss1 - rss0) / rss0 if rss0 and rss1 else None, 'server_alive': alive,
-            'examples': {'leaks': t.leaks[:5], 'broken': t.broken[:5]}}
+            'examples': {'leaks': t.leaks[:5], 'broken': t.broken[:5], 'over_budget': t.over_budget[:3]}}
 
 
 def failures(rep, max_growth) -> list[str]:
@@ -320,7 +322,7 @@ def table(rep, max_growth) -> str:
             ('2xx', rep['2xx'], ''), ('4xx', rep['4xx'], ''), ('5xx', rep['5xx'], 'must be 0'),
             ('broken responses (reset, no [DONE], error chunk)', rep['broken'], 'must be 0'),
             ('think-tag leaks', rep['leaks'], 'must be 0'),
-            ('client disconnects (mid-stream or cancelled)', rep['disconnects'], ''),
+            ('client disconnects (streams cut, also in 2xx; posts cancelled)', rep['disconnects'], ''),
             ('requests still running after drain', f(rep['stuck_after_drain'], 'g'), 'must be 0'),
             ('bad bodies answered 2xx', len(rep['bad_answered_2xx']), 'should be 0'),
             ('good bodies answered 4xx', sum(rep['good_answered_4xx'].values()), 'should be 0'),
@@ -341,6 +343,7 @@ def details(rep) -> str:
     out = [f'bad body {k!r} answered {v}' for k, v in {**rep['bad_answered_5xx'], **rep['bad_answered_2xx']}.items()]
     out += [f'good body answered {k} (x{v})' for k, v in rep['good_answered_4xx'].items()]
     out += [f'leak: {x}' for x in rep['examples']['leaks']] + [f'broken: {x}' for x in rep['examples']['broken']]
+    out += [f'over budget: {x}' for x in rep['examples']['over_budget']]
     return '\n'.join(out)
 
 
