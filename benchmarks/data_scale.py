@@ -5,7 +5,8 @@
 
 Rows are generated deterministically (seed 0) with the real dataset's shape: ~1.6 kB each, categories and
 on/off mix close to the SFT config (math 66%, code 30%, 10% of them reasoning-on), 1% duplicate prompts.
-Each step runs in its own process; we report its wall time and peak RSS (`os.wait4`), side by side with two
+Each step runs in its own process; we report its wall time and peak RSS (`os.wait4`; the CPU time it and its
+workers used goes into the ratio lines), side by side with two
 baselines making the same per-(category, mode) quota selection: a `datasets` streaming reader and a plain-Python
 streaming reservoir (json.loads + Algorithm R, no validation). Timings on a shared machine are noisy: compare
 the columns of one run, not runs with each other. The 32M-row column extrapolates linearly from 1M rows.
@@ -75,7 +76,7 @@ def datasets_streaming(path):
 
 
 def measure(cmd):
-    "Run `cmd`; (wall seconds, peak RSS MB, stdout). Fails loudly on a non-zero exit."
+    "Run `cmd`; (wall seconds, peak RSS MB, stdout, CPU seconds). Fails loudly on a non-zero exit."
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
     with tempfile.TemporaryFile('w+') as fo, tempfile.TemporaryFile('w+') as fe:
         t = time.perf_counter()
@@ -85,7 +86,7 @@ def measure(cmd):
         p.returncode = rc
         fo.seek(0); fe.seek(0); out, err = fo.read(), fe.read()
     if rc: raise SystemExit(f'{" ".join(cmd)} failed ({rc}):\n{out[-2000:]}\n{err[-2000:]}')
-    return wall, ru.ru_maxrss / 1024, out
+    return wall, ru.ru_maxrss / 1024, out, ru.ru_utime + ru.ru_stime  # CPU of the child and the workers it reaped
 
 
 def main():
@@ -110,14 +111,15 @@ def main():
         'datasets streaming baseline': lambda f: [py, __file__, '--step', 'datasets', f],
         'plain streaming reservoir': lambda f: [py, __file__, '--step', 'plain', f],
     }
-    res, notes = {}, []
+    res, cpus, notes = {}, {}, []
+    load = os.getloadavg()[0]
     for n in sizes:
         f = d/f'rows_{n}.jsonl'
         if not f.exists():
             t = time.perf_counter(); generate(f, n); print(f'generated {n:,} rows ({f.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s', file=sys.stderr)
         for name, cmd in steps.items():
-            wall, rss, out = measure([str(x) for x in cmd(f)])
-            res[(name, n)] = (wall, rss)
+            wall, rss, out, cpu = measure([str(x) for x in cmd(f)])
+            res[(name, n)], cpus[(name, n)] = (wall, rss), cpu
             print(f'{n:>9,} rows  {name:<28} {wall:7.1f} s {rss:7.0f} MB', file=sys.stderr, flush=True)
             if name == 'curate':
                 digest = hashlib.sha256((d/'curated.jsonl').read_bytes()).hexdigest()[:12]
@@ -141,11 +143,14 @@ def main():
     print()
     for n in sizes:
         c, p = res[('curate', n)], res[('plain streaming reservoir', n)]
-        print(f'{n:,} rows: curate / plain reservoir = {c[0] / p[0]:.2f}x wall, {c[1] / p[1]:.2f}x peak RSS')
+        cpu = cpus[('curate', n)] / cpus[('plain streaming reservoir', n)]
+        print(f'{n:,} rows: curate / plain reservoir = {c[0] / p[0]:.2f}x wall, {cpu:.2f}x CPU time, {c[1] / p[1]:.2f}x peak RSS')
     if len(sizes) > 1:
         for name in ('validate', 'stats', 'curate'):
             print(f'{name}: peak RSS {res[(name, sizes[0])][1]:.0f} MB at {sizes[0]:,} rows -> {res[(name, big)][1]:.0f} MB at {big:,} rows')
     for line in notes: print(line)
+    print(f'machine: {os.cpu_count()} cores, 1-minute load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end'
+          ' (other work on the machine slows the multi-process curate more than the one-process baselines)')
 
 
 if __name__ == '__main__':
