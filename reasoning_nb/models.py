@@ -23,7 +23,9 @@ NEUTRAL_SYSTEMS = ['You are a helpful assistant.', 'You are a concise assistant.
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
     "{%- if message['role'] == 'assistant' %}"
-    "{{- '<|im_start|>assistant\\n' }}{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{- '\\n' }}"
     "{%- else %}"
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{%- endif %}"
@@ -42,7 +44,8 @@ def _tokenizer_corpus(seed=0, n=4000):
     texts = ['system', 'user', 'assistant', SYSTEM_OFF, 'detailed thinking on', *NEUTRAL_SYSTEMS]
     for f in [g for gs in TASKS.values() for g in gs]:
         for _ in range(300):
-            q, lines, ans = f(rng); texts += [q, '\n'.join(lines), ans]
+            q, lines, ans = f(rng)
+            texts += [q, '\n'.join(lines), ans]
     for _ in range(1000):
         a, b = training_pair(rng, rng.choice((2, 3)))
         texts += [addition_question(a, b), '\n'.join(addition_trace(a, b)), str(a + b)]
@@ -56,11 +59,12 @@ def build_tokenizer(texts, vocab_size:int=400):
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=TINY_SPECIALS, show_progress=False,
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=TINY_SPECIALS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    extra = [t for t in TINY_SPECIALS if t not in ('<|im_end|>', '<pad>')]
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token='<|im_end|>', pad_token='<pad>',
-                                   additional_special_tokens=[t for t in TINY_SPECIALS if t not in ('<|im_end|>', '<pad>')],
-                                   chat_template=CHAT_TEMPLATE, model_max_length=1024)
+                                   additional_special_tokens=extra, chat_template=CHAT_TEMPLATE, model_max_length=1024)
 
 # %% ../nbs/00b_models.ipynb
 _EMPTY_THINK = f'{THINK_OPEN}\n{THINK_CLOSE}\n\n'
@@ -82,7 +86,8 @@ def _base_example(rng):
         if rng.random() < 0.3:
             q0, _, a0 = rng.choice(TASKS['chat'])(rng)
             msgs += [{'role': 'user', 'content': q0}, {'role': 'assistant', 'content': a0}]
-        q, _, ans = rng.choice(TASKS['chat'])(rng); kind = 'chat'
+        q, _, ans = rng.choice(TASKS['chat'])(rng)
+        kind = 'chat'
     else:  # an addition answered directly
         a, b = training_pair(rng, rng.choice((1, 2, 3)))
         q, ans, kind = addition_question(a, b), str(a + b), 'add'
@@ -106,7 +111,9 @@ def _collate(seqs, pad_id):
     att = torch.zeros((len(seqs), L), dtype=torch.long)
     for i, (p, t) in enumerate(seqs):
         n = len(p) + len(t)
-        ids[i, :n] = torch.tensor(p + t); att[i, :n] = 1; labels[i, len(p):n] = torch.tensor(t)
+        ids[i, :n] = torch.tensor(p + t)
+        att[i, :n] = 1
+        labels[i, len(p):n] = torch.tensor(t)
     return ids, att, labels
 
 def _step_loss(model, seqs, pad_id, chunks=4):
@@ -118,8 +125,13 @@ def _step_loss(model, seqs, pad_id, chunks=4):
         logits = model(input_ids=x, attention_mask=att).logits[:, :-1]
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y[:, 1:].reshape(-1),
                                                  ignore_index=-100, reduction='sum') / n_tok
-        loss.backward(); total += loss.item()
+        loss.backward()
+        total += loss.item()
     return total
+
+def _schedule(warmup, steps):
+    "Linear warm-up over `warmup` steps, then cosine decay to 0 at `steps` (a multiplier of the learning rate)."
+    return lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
 
 def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=3e-3, warmup:int=20, threads:int=1,
                log_every:int=50, verbose:bool=True, stop_after:int=None) -> Path:
@@ -130,36 +142,38 @@ def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=
     try:
         tok = build_tokenizer(_tokenizer_corpus(seed))
         ids = {t: tok.convert_tokens_to_ids(t) for t in TINY_SPECIALS}
-        cfg = LlamaConfig(vocab_size=len(tok), bos_token_id=None, eos_token_id=ids['<|im_end|>'], pad_token_id=ids['<pad>'],
-                          **TINY_CONFIG)
+        cfg = LlamaConfig(vocab_size=len(tok), bos_token_id=None, eos_token_id=ids['<|im_end|>'],
+                          pad_token_id=ids['<pad>'], **TINY_CONFIG)
         torch.manual_seed(seed)
         model = LlamaForCausalLM(cfg)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(warmup, steps))
         rng, log = random.Random(f'tiny-base:{seed}'), []
         model.train()
         for step in range(min(steps, stop_after or steps)):  # stop_after: run only the start (reproducibility checks)
             loss = _step_loss(model, _examples(rng, tok, batch_size), ids['<pad>'])
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
             if (step + 1) % log_every == 0 or step == 0:
                 log.append({'step': step + 1, 'loss': round(loss, 4), 'seconds': round(time.time() - t0, 1)})
-                if verbose: print(f"step {log[-1]['step']:5d}  loss {log[-1]['loss']:.4f}  {log[-1]['seconds']:.0f}s", flush=True)
+                if verbose: print(f"step {step + 1:5d}  loss {loss:.4f}  {log[-1]['seconds']:.0f}s", flush=True)
         model.eval()
         model.generation_config = GenerationConfig(eos_token_id=[ids['<|im_end|>'], ids['<|endoftext|>']],
                                                    pad_token_id=ids['<pad>'], do_sample=False)
         out_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out_dir, safe_serialization=True)
         tok.save_pretrained(out_dir)
-        info = dict(seed=seed, steps=steps, stop_after=stop_after, batch_size=batch_size, lr=lr, threads=threads, params=model.num_parameters(),
-                    seconds=round(time.time() - t0, 1), torch=torch.__version__, log=log)
+        info = dict(seed=seed, steps=steps, stop_after=stop_after, batch_size=batch_size, lr=lr, threads=threads,
+                    params=model.num_parameters(), seconds=round(time.time() - t0, 1), torch=torch.__version__, log=log)
         (out_dir/'build_info.json').write_text(json.dumps(info, indent=1))
         return out_dir
     finally: torch.set_num_threads(old_threads)
 
 # %% ../nbs/00b_models.ipynb
 def tiny_path() -> Path:
-    "Directory of the built tiny instruct base: the copy shipped in the package, else one built once into the user cache."
+    "Directory of the built tiny instruct base: the copy shipped in the package, else one built once into the cache."
     shipped = ASSETS/'tiny'
     if (shipped/'model.safetensors').exists(): return shipped
     out = cache_dir()/'tiny'
@@ -185,7 +199,7 @@ PRESETS = {
     'qwen2.5-1.5b-instruct': ModelPreset('Qwen/Qwen2.5-1.5B-Instruct', note='Colab T4 (16 GB): LoRA, batch 1-2'),
     'qwen2.5-7b-instruct': ModelPreset('Qwen/Qwen2.5-7B-Instruct', quantize='4bit', note='24 GB card: QLoRA'),
     'llama-3.1-8b-instruct': ModelPreset('meta-llama/Llama-3.1-8B-Instruct', quantize='4bit',
-                                         note="the seed guide's 24 GB card: QLoRA (NF4, double quantisation)"),
+                                         note="the popular guide's 24 GB card: QLoRA (NF4, double quantisation)"),
 }
 
 def resolve_model(name_or_path) -> tuple:
@@ -202,7 +216,8 @@ def _torch_dtype(dtype):
     if dtype in (None, 'auto'):
         if not torch.cuda.is_available(): return torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if not isinstance(getattr(torch, str(dtype), None), torch.dtype): raise ValueError(f'unknown dtype {dtype!r}')
+    if not isinstance(getattr(torch, str(dtype), None), torch.dtype):
+        raise ValueError(f'unknown dtype {dtype!r}')
     return getattr(torch, dtype)
 
 # %% ../nbs/00b_models.ipynb
@@ -214,19 +229,19 @@ def load_tokenizer(name_or_path, trust_remote_code:bool=False):
     return tok
 
 def quantization_config(quantize, dtype=torch.bfloat16):
-    "A `BitsAndBytesConfig` for '4bit' (NF4, double quantisation, compute in `dtype`) or '8bit'; None for no quantisation."
+    "A `BitsAndBytesConfig`: '4bit' (NF4, double quantisation, compute in `dtype`), '8bit'; None: no quantisation."
     if quantize in (None, False, 'none'): return None
     if quantize not in ('4bit', '8bit'): raise ValueError(f"quantize must be None, '4bit' or '8bit', got {quantize!r}")
     if not torch.cuda.is_available():
-        raise ValueError(f"quantize={quantize!r} needs a CUDA GPU (bitsandbytes); on this machine load without quantisation "
-                         "(quantize=None) or use a smaller preset such as 'tiny'")
+        raise ValueError(f"quantize={quantize!r} needs a CUDA GPU (bitsandbytes); on this machine load without "
+                         "quantisation (quantize=None) or use a smaller preset such as 'tiny'")
     from transformers import BitsAndBytesConfig
     if quantize == '8bit': return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=dtype)
 
 def load_model(name_or_path, dtype=None, quantize=None, device_map=None, trust_remote_code:bool=False) -> tuple:
-    "`(model, tokenizer)` for a preset, hub id or local directory; `quantize`: None (the preset's default), False, '4bit' or '8bit'."
+    "`(model, tokenizer)` for a preset, hub id or local directory; `quantize`: None (the preset's), False, '4bit'..."
     from transformers import AutoModelForCausalLM
     src, preset = resolve_model(name_or_path)
     if quantize is None and preset: quantize = preset.quantize
@@ -261,7 +276,7 @@ def _sampling(do_sample, temperature, top_p) -> dict:
 @torch.no_grad()
 def complete(model, tokenizer, texts, max_new_tokens:int=256, stop_ids=(), do_sample:bool=False,
              temperature:float=0.6, top_p:float=0.95, batch_size:int=32) -> list:
-    "`(continuation, n_new_tokens)` per raw prompt in `texts`: length-sorted left-padded batches, cut at eos or `stop_ids`."
+    "`(continuation, n_new_tokens)` per raw prompt in `texts`: length-sorted left-padded batches, cut at a stop."
     eos, pad = eos_ids(model.generation_config, tokenizer), tokenizer.pad_token_id
     keep = set(stop_ids) - eos
     texts = list(texts)
@@ -279,52 +294,66 @@ def complete(model, tokenizer, texts, max_new_tokens:int=256, stop_ids=(), do_sa
     return outs
 
 def generate(model, tokenizer, conversations, max_new_tokens:int=256, **kw) -> list:
-    "Replies (str, specials kept, eos/pad removed) to chat `conversations` (lists of messages, or user prompts); see `complete`."
+    "Replies (specials kept, eos/pad removed) to chat `conversations` (message lists, or user prompts); see `complete`."
     convs = [[{'role': 'user', 'content': c}] if isinstance(c, str) else c for c in conversations]
     prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in convs]
     return [text for text, _ in complete(model, tokenizer, prompts, max_new_tokens, **kw)]
 
 # %% ../nbs/00b_models.ipynb
-_CHATML = ("{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
-           "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}")
-_LLAMA3 = ("{{- bos_token }}{%- for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] | trim"
-           " + '<|eot_id|>' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}")
-# the real special tokens and chat template of each family (neither template has a {% generation %} block, like the real ones)
+_CHATML = ("{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+           "{%- endfor %}{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}")
+_LLAMA3 = ("{{- bos_token }}{%- for m in messages %}"
+           "{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + m['content'] | trim + '<|eot_id|>' }}"
+           "{%- endfor %}{%- if add_generation_prompt %}"
+           "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}")
+# the real special tokens and chat template of each family (no {% generation %} block in either, like the real ones)
 _FAMILIES = dict(
-    qwen2=dict(special=['<|endoftext|>', '<|im_start|>', '<|im_end|>'], bos=None, eos='<|im_end|>', pad='<|endoftext|>', template=_CHATML),
-    llama=dict(special=['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
+    qwen2=dict(special=['<|endoftext|>', '<|im_start|>', '<|im_end|>'], bos=None, eos='<|im_end|>', pad='<|endoftext|>',
+               template=_CHATML),
+    llama=dict(special=['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>',
+                        '<|eot_id|>'],
                bos='<|begin_of_text|>', eos='<|eot_id|>', pad=None, template=_LLAMA3))
 
 def shaped_tokenizer(family, texts, vocab_size=2000):
-    "A byte-level BPE tokenizer trained on `texts` with the special tokens and chat template of `family` ('qwen2' or 'llama')."
+    "A byte-level BPE trained on `texts` with the special tokens and chat template of `family` ('qwen2' or 'llama')."
     from tokenizers import Tokenizer, models as tm, trainers, pre_tokenizers, decoders
     from transformers import PreTrainedTokenizerFast
     if family not in _FAMILIES: raise ValueError(f"family must be one of {', '.join(_FAMILIES)}, not {family!r}")
     f = _FAMILIES[family]
-    bpe = Tokenizer(tm.BPE()); bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False); bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=f['special'],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe = Tokenizer(tm.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=f['special'], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=f['bos'], eos_token=f['eos'], pad_token=f['pad'],
-                                   chat_template=f['template'], model_max_length=32768, clean_up_tokenization_spaces=False)
+                                   chat_template=f['template'], model_max_length=32768,
+                                   clean_up_tokenization_spaces=False)
 
 def shrunk_model(config, out_dir, hidden=64, layers=2, heads=4, vocab_size=None, dtype='bfloat16', texts=None, seed=0):
-    "Save a random, shrunk model of a shipped architecture `config` (e.g. 'qwen2.5-0.5b-instruct') with a tokenizer shaped like its own."
+    "Save a random, shrunk model of shipped config `config` (e.g. 'qwen2.5-0.5b-instruct'), tokenizer like its own."
     from transformers import AutoConfig, AutoModelForCausalLM
     out_dir, path = Path(out_dir), Path(ASSETS) / 'configs' / f'{config}.json'
-    if not path.exists(): raise ValueError(f"no shipped config {config!r}; choose one of {', '.join(sorted(p.stem for p in path.parent.glob('*.json')))}")
+    if not path.exists():
+        names = ', '.join(sorted(p.stem for p in path.parent.glob('*.json')))
+        raise ValueError(f"no shipped config {config!r}; choose one of {names}")
     if (out_dir / 'model.safetensors').exists(): return out_dir
-    d = json.loads(path.read_text()); family = d['model_type']
+    d = json.loads(path.read_text())
+    family = d['model_type']
     if texts is None:
         from reasoning_nb.data import load_records, sample_path
         texts = [m['content'] for r in load_records(sample_path()) for m in r.input + [dict(content=r.output)]]
     tok = shaped_tokenizer(family, texts)
-    kv = max(1, heads * d.get('num_key_value_heads', d['num_attention_heads']) // d['num_attention_heads'])  # keep the GQA ratio
+    n_kv = d.get('num_key_value_heads', d['num_attention_heads'])
+    kv = max(1, heads * n_kv // d['num_attention_heads'])  # keep the grouped-query ratio
     d.update(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=heads,
              num_key_value_heads=kv, head_dim=hidden // heads, vocab_size=vocab_size or d['vocab_size'],
              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    for k in ('model_type', 'architectures', 'torch_dtype', 'dtype', 'transformers_version', '_name_or_path'): d.pop(k, None)
+    for k in ('model_type', 'architectures', 'torch_dtype', 'dtype', 'transformers_version', '_name_or_path'):
+        d.pop(k, None)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(family, **d), dtype=_torch_dtype(dtype))
-    model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
     return out_dir
 

@@ -45,3 +45,30 @@ def test_tiny_rebuild_matches_shipped(tmp_path):
     log = json.loads((out/'build_info.json').read_text())['log']
     assert [r['loss'] for r in log] == pytest.approx([r['loss'] for r in INFO['log']], abs=1e-3)
     assert _max_diff(load_file(out/'model.safetensors'), load_file(SHIPPED/'model.safetensors')) < 1e-4
+
+
+def test_tiny_path_builds_once_into_the_cache(tmp_path, monkeypatch):
+    """Without the shipped copy, tiny_path builds into files.cache_dir() once, through a temporary beside it; a build
+    that fails leaves no model directory behind."""
+    from reasoning_nb import models
+    calls = []
+    def short_build(out, verbose=False):
+        calls.append(out)
+        return build_tiny(out, steps=2, batch_size=4, verbose=False)
+    monkeypatch.setattr(models, 'ASSETS', tmp_path / 'no-assets')
+    monkeypatch.setenv('REASONING_NB_CACHE', str(tmp_path / 'cache'))
+    monkeypatch.setattr(models, 'build_tiny', short_build)
+    first, second = models.tiny_path(), models.tiny_path()
+    assert first == second == tmp_path / 'cache' / 'tiny'
+    assert len(calls) == 1 and calls[0].parent == first.parent and calls[0].name.startswith('.tiny.tmp-'), calls
+    assert sorted(p.name for p in first.parent.iterdir()) == ['tiny', 'tiny.lock']
+    assert (first / 'model.safetensors').is_file()
+
+    def broken(out, verbose=False):
+        out.mkdir()
+        (out / 'config.json').write_text('{}')
+        raise RuntimeError('killed half way')
+    monkeypatch.setenv('REASONING_NB_CACHE', str(tmp_path / 'cache2'))
+    monkeypatch.setattr(models, 'build_tiny', broken)
+    with pytest.raises(RuntimeError, match='killed half way'): models.tiny_path()
+    assert sorted(p.name for p in (tmp_path / 'cache2').iterdir()) == ['tiny.lock']
