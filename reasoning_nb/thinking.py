@@ -4,7 +4,7 @@
 
 # %% auto 0
 __all__ = ['AUTO_SIGNALS', 'EMPTY_THINK', 'TAGS', 'thinking_signals', 'auto_thinking', 'thinking_switch', 'thinking_mode',
-           'chat_messages', 'encode_prompt', 'held_suffix', 'ThinkingParser']
+           'chat_messages', 'encode_prompt', 'IncrementalDecoder', 'held_suffix', 'ThinkingParser']
 
 # %% ../nbs/04_1_thinking.ipynb
 import re
@@ -64,6 +64,21 @@ def encode_prompt(tokenizer, messages: list, think: bool) -> list[int]:
     if not think and not text.rstrip().endswith(THINK_CLOSE):
         text += EMPTY_THINK
     return tokenizer.encode(text, add_special_tokens=False)
+
+# %% ../nbs/04_1_thinking.ipynb
+class IncrementalDecoder:
+    "Turn token ids into text pieces one id at a time (special tokens kept, so `<think>` survives)."
+    def __init__(self, tokenizer):
+        self.tok, self.ids, self.prefix, self.read = tokenizer, [], 0, 0
+
+    def add(self, token_id: int) -> str:
+        "Append one id; return the text it completes ('' while a character is unfinished)."
+        self.ids.append(token_id)
+        prev = self.tok.decode(self.ids[self.prefix:self.read], skip_special_tokens=False)
+        new = self.tok.decode(self.ids[self.prefix:], skip_special_tokens=False)
+        if len(new) <= len(prev) or new.endswith('\ufffd'): return ''
+        self.prefix, self.read = self.read, len(self.ids)
+        return new[len(prev):]
 
 # %% ../nbs/04_1_thinking.ipynb
 TAGS = (THINK_OPEN, THINK_CLOSE)
