@@ -61,12 +61,10 @@ class Sequence:
 
 def choices(seq: Sequence, n: int) -> list:
     "`n` choices of one request: copies of `seq` with their own index and seed, sharing one prefill group."
-    def copy(i):
-        kw = {k: getattr(seq, k) for k in ('prompt', 'max_tokens', 'temperature', 'top_p', 'stop', 'thinking', 'budget',
-                                           'ignore_eos', 'raw', 'logprobs', 'presence_penalty', 'frequency_penalty',
-                                           'logit_bias', 'sink')}
-        return Sequence(**kw, seed=None if seq.seed is None else seq.seed + i, index=i, group=seq.id)
-    return [copy(i) for i in range(n)]
+    keys = ('prompt', 'max_tokens', 'temperature', 'top_p', 'stop', 'thinking', 'budget', 'ignore_eos', 'raw',
+            'logprobs', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'sink')
+    seed = lambda i: None if seq.seed is None else seq.seed + i
+    return [Sequence(**{k: getattr(seq, k) for k in keys}, seed=seed(i), index=i, group=seq.id) for i in range(n)]
 
 # %% ../nbs/04_3_engine.ipynb
 def _pad_cache_left(cache, n):
@@ -192,17 +190,25 @@ def cancel(self: BatchEngine, seq: Sequence):
     self.wake.set()
 
 # %% ../nbs/04_3_engine.ipynb
+def _resolved(seq, side, entries):
+    "Held logprob entries joining `side`: no tags, and no whitespace before the answer's first text (as the parser)."
+    entries = [x for x in entries if x['token'].strip() not in TAGS]
+    while side == 'content' and not seq.lp['content'] and entries and entries[0]['token'].isspace():
+        entries = entries[1:]
+    seq.lp[side] += entries
+    return entries
+
 @patch
 def _finish(self: BatchEngine, seq, reason):
     "Mark `seq` done, flush held-back text and tell its consumer."
     if seq.finish_reason: return
     seq.finish_reason, self.urgent = reason, True
-    if seq.parser.state == 'pending' and reason != 'stop':   # cut while still thinking
-        seq.n_reasoning += seq.n_pending
-        seq.lp['reasoning'] += seq.lp['pending']
-    elif seq.lp['pending']: seq.lp['content'] += seq.lp['pending']
+    cut = seq.parser.state == 'pending' and reason != 'stop'   # cut while still thinking after a forced close
+    if cut: seq.n_reasoning += seq.n_pending
+    moved, seq.lp['pending'] = seq.lp['pending'], []
+    moved = _resolved(seq, 'reasoning' if cut else 'content', moved)
     r, c = seq.parser.flush(ended=reason == 'stop')
-    self._send(seq, ('delta', seq.index, r, c, seq.lp['pending'] if reason != 'stop' else [], []))
+    if r or c or moved: self._send(seq, ('delta', seq.index, r, c, moved if cut else [], [] if cut else moved))
     self._send(seq, ('done', seq.index, reason))
 
 @patch
@@ -238,13 +244,11 @@ def _accept(self: BatchEngine, seq, tok, entry=None):
     if before == 'pending': seq.n_pending += 1
     if p.rethought > rethought:   # the text after a forced close was more thinking
         seq.n_reasoning += seq.n_pending
-        lps['reasoning'] += seq.lp['pending']
-        seq.lp['reasoning'] += seq.lp['pending']
+        lps['reasoning'] += _resolved(seq, 'reasoning', seq.lp['pending'])
         seq.lp['pending'] = []
     if p.state != 'pending':
         seq.n_pending = 0
-        lps['content'] += seq.lp['pending']
-        seq.lp['content'] += seq.lp['pending']
+        lps['content'] += _resolved(seq, 'content', seq.lp['pending'])
         seq.lp['pending'] = []
     if r or c or lps['reasoning'] or lps['content']:
         self._send(seq, ('delta', seq.index, r, c, lps['reasoning'], lps['content']))

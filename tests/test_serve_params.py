@@ -158,3 +158,14 @@ def test_serving_limits_values():
     assert (cpu['max_concurrency'], cpu['limited_by']) == (32, '16 per core')
     assert serving_limits(4096, 512, 16 << 30, 'cpu', cores=8)['max_concurrency'] == 128
     assert serving_limits(131072, 4096, 2 << 30, 'cpu', cores=16)['max_concurrency'] == 2   # memory before cores
+
+
+@pytest.mark.parametrize('budget', [1, 3, 6])
+def test_logprobs_with_a_budget_still_spell_the_answer(client, budget):
+    "After a forced `</think>` the tokens wait until the model shows they were the answer or more thinking."
+    r = chat(client, logprobs=True, extra_body={'max_thinking_tokens': budget})
+    c = r.choices[0]
+    assert ''.join(e.token for e in c.logprobs.content) == c.message.content, (c.logprobs.content, c.message)
+    streamed = [e for ch in chat(client, logprobs=True, stream=True, extra_body={'max_thinking_tokens': budget})
+                for x in ch.choices if x.logprobs for e in (x.logprobs.content or [])]
+    assert [e.token for e in streamed] == [e.token for e in c.logprobs.content]
