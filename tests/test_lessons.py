@@ -50,6 +50,8 @@ def test_install_cell(nb):
     srcs = [s for s, _ in cells(nb, 'code')]
     test = [s for s in srcs if 'pip install' in s and s.strip() != INSTALL]
     assert INSTALL in [s.strip() for s in srcs], f'{nb.name}: the install cell is missing or differs'
+    ran = [c for s, c in cells(nb, 'code') if s.strip() == INSTALL and c.get('outputs')]
+    assert not ran, f'{nb.name}: the install cell has committed outputs (run lessons with scripts/run_lesson.py)'
     assert not test, f'{nb.name}: other pip install lines: {test}'
 
 
