@@ -16,6 +16,7 @@ from fastcore.basics import patch
 from transformers.generation.logits_process import SequenceBiasLogitsProcessor
 
 from .data import THINK_CLOSE, THINK_OPEN
+from .models import eos_ids
 from .protocol import APIError
 from .thinking import TAGS, IncrementalDecoder, ThinkingParser
 
@@ -125,13 +126,10 @@ def logprob_entry(tok, token_id: int, logprobs, top: int) -> dict:
 
 # %% ../nbs/04_3_engine.ipynb
 def stop_token_ids(tokenizer, model) -> set:
-    "Token ids that end an answer: eos ids of the tokenizer and generation config, plus common end-of-turn tokens."
-    ids, vocab = set(), tokenizer.get_vocab()
-    for e in [tokenizer.eos_token_id, getattr(getattr(model, 'generation_config', None), 'eos_token_id', None)]:
-        ids |= set(e if isinstance(e, (list, tuple)) else [e] if e is not None else [])
+    "Token ids that end an answer: `models.eos_ids` (generation config and tokenizer) plus common end-of-turn tokens."
+    vocab = tokenizer.get_vocab()
     ends = ['<|im_end|>', '<|endoftext|>', '<|eot_id|>', '<|im_start|>', '<|end_of_text|>']
-    ids |= {vocab[t] for t in ends if t in vocab}
-    return ids
+    return eos_ids(getattr(model, 'generation_config', None), tokenizer) | {vocab[t] for t in ends if t in vocab}
 
 def context_length(model, tokenizer) -> int:
     "The longest prompt + completion the model handles."
