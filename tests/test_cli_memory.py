@@ -11,23 +11,23 @@ def memory(*args):
                           env={**__import__('os').environ, 'HF_HUB_OFFLINE': '1'})
 
 @pytest.fixture(scope='module')
-def seed_json():
+def guide_json():
     r = memory('--model', 'llama-3.1-8b-instruct', '--method', 'qlora', '--lora-r', '64', '--seq-len', '4096', '--batch', '1',
                '--grad-ckpt', '--gpu-gb', '24', '--json')
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
-def test_json_has_total_and_parts(seed_json):
+def test_json_has_total_and_parts(guide_json):
     parts = ['frozen_weights', 'trainable_weights', 'gradients', 'optimizer_states', 'activations', 'logits_loss', 'overhead']
-    assert all(isinstance(seed_json[p], int) and seed_json[p] >= 0 for p in parts)
-    assert seed_json['total_bytes'] == sum(seed_json[p] for p in parts)
-    assert seed_json['fits'] is True and seed_json['gpu_gb'] == 24
+    assert all(isinstance(guide_json[p], int) and guide_json[p] >= 0 for p in parts)
+    assert guide_json['total_bytes'] == sum(guide_json[p] for p in parts)
+    assert guide_json['fits'] is True and guide_json['gpu_gb'] == 24
 
-def test_json_matches_library(seed_json):
+def test_json_matches_library(guide_json):
     from reasoning_nb.memory import estimate_memory
     e = estimate_memory('llama-3.1-8b-instruct', 'qlora', lora_r=64, seq_len=4096, batch=1, grad_ckpt=True)
-    assert seed_json['total_bytes'] == e.total_bytes
-    assert 4*GiB < seed_json['frozen_weights'] < 7*GiB  # 8B params in NF4 + bf16 embeddings
+    assert guide_json['total_bytes'] == e.total_bytes
+    assert 4*GiB < guide_json['frozen_weights'] < 7*GiB  # 8B params in NF4 + bf16 embeddings
 
 def test_text_verdict_does_not_fit():
     r = memory('--model', 'llama-3.1-8b-instruct', '--method', 'lora', '--lora-r', '64', '--seq-len', '4096', '--gpu-gb', '24')
