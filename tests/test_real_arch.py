@@ -51,6 +51,19 @@ def test_real_arch_path(arch, tmp_path):
     m, t = load_trained(run)
     assert t.chat_template == tok.chat_template
 
+    # the serving export: same weights, the thinking switch in the real-shaped template, the family's turn ends
+    from transformers import AutoTokenizer
+    from reasoning_nb.export import export_for_serving
+    served = export_for_serving(run, tmp_path / 'served')
+    with safe_open(served / 'model.safetensors', 'pt') as f: served_dtypes = {f.get_tensor(k).dtype for k in f.keys()}
+    assert served_dtypes == {torch.bfloat16}, served_dtypes
+    st = AutoTokenizer.from_pretrained(served)
+    off = st.apply_chat_template([{'role': 'user', 'content': 'hi'}], tokenize=False, add_generation_prompt=True,
+                                 enable_thinking=False)
+    assert off.endswith('<think>\n</think>\n\n') and 'detailed thinking off' in off, off[-120:]
+    gen = json.loads((served / 'generation_config.json').read_text())
+    assert tok.eos_token_id in gen['eos_token_id'], (gen, tok.eos_token)
+
     # evaluate (a few items, a few tokens) and serve one request
     res = evaluate(m, t, load_task('tiny-mcq', n=2), max_new_tokens=8)
     assert res['summary']['n'] == 2
