@@ -8,7 +8,7 @@ a bad option) print one clear line and exit 1, never a traceback.
 import argparse, importlib, sys
 
 COMMANDS = {  # sub-command -> (module, one-line help)
-    'demo':   ('reasoning_nb.evaluate', 'run the whole course on the tiny tier: base, curate, LoRA, evaluate, report'),
+    'demo':   ('reasoning_nb.demo',     'run the whole course on the tiny tier: base, curate, LoRA, evaluate, report'),
     'data':   ('reasoning_nb.data',     'validate, analyse and curate Nemotron-style datasets'),
     'train':  ('reasoning_nb.train',    'LoRA-train a reasoning model with the thinking toggle'),
     'memory': ('reasoning_nb.memory',   'estimate training memory and say whether it fits a card'),

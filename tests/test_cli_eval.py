@@ -40,3 +40,16 @@ def test_eval_bad_arguments(tmp_path):
     bad.write_text('{"question": "q", "choices": ["a", "b"], "gold": 7}\n')
     r = _run('eval', '--model', 'tiny', '--task', str(bad), '--out', str(tmp_path/'o'))
     assert r.returncode == 1 and f'{bad}:1: field "gold"' in r.stderr and 'Traceback' not in r.stderr
+
+def test_eval_mcq_counts_no_answer(tmp_path):
+    "Multiple choice through the CLI: a reply without a letter is 'no answer' and wrong, never a default letter."
+    out = tmp_path/'mcq'
+    r = _run('eval', '--model', 'tiny', '--task', 'tiny-mcq', '--n', '8', '--modes', 'on,none', '--max-new-tokens', '24',
+             '--out', str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = [json.loads(l) for l in (out/'model-none.jsonl').read_text().splitlines()]
+    assert [x['gold'] in 'ABCD' for x in recs] == [True] * 8
+    assert [x['correct'] for x in recs] == [x['extracted'] == x['gold'] for x in recs]
+    summary = json.loads((out/'model-none.json').read_text())
+    assert summary['no_answer'] == sum(x['extracted'] is None for x in recs) / 8
+    assert 'Choose the best answer' in recs[0]['prompt'] and recs[0]['prompt'].endswith('?')

@@ -9,8 +9,8 @@ from reasoning_nb.serve import ServerProcess
 
 @pytest.fixture(scope='module')
 def run():
-    from reasoning_nb.train import tiny_run
-    return str(tiny_run())
+    from reasoning_nb.runs import cached_run
+    return str(cached_run('tiny'))
 
 
 def _eval(tmp, *args):
