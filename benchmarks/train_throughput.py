@@ -5,7 +5,7 @@
 
 Same model (the tiny instruct base + LoRA r16 on every linear layer), same on/off mix of the bundled sample,
 same optimizer; only the batching differs:
-  (a) seed guide: every sample padded to max_length, micro-batch 1, gradient accumulation 8;
+  (a) a popular guide's recipe: every sample padded to max_length, micro-batch 1, gradient accumulation 8;
   (b) padded dynamic batches: 64 samples padded to the longest in the batch;
   (c) this package's default: 64 samples packed into one row without padding (position_ids + `sdpa_varlen`);
   (d) TRL `SFTTrainer` with packing (BFD into max_length rows, padding-free, its default attention).
@@ -109,7 +109,7 @@ def main(argv=None):
     peak = peak_flops()
     seed = replace_(cfg, batch_size=1, grad_accum=8)
     rows = []
-    for name, fn in [('(a) seed: pad to max_length, micro-batch 1, accum 8', lambda: run_trainer(seed, examples, tok, False, cfg.max_length, a.seconds)),
+    for name, fn in [('(a) guide: pad to max_length, micro-batch 1, accum 8', lambda: run_trainer(seed, examples, tok, False, cfg.max_length, a.seconds)),
                      ('(b) padded dynamic batches of 64', lambda: run_trainer(cfg, examples, tok, False, None, a.seconds)),
                      ('(c) reasoning_nb default: packed, padding-free', lambda: run_trainer(cfg, examples, tok, True, None, a.seconds)),
                      ('(d) TRL SFTTrainer, packing', lambda: run_trl(cfg, examples, tok, a.seconds))]:
