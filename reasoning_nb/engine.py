@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from transformers.generation.logits_process import SequenceBiasLogitsProcessor
 
 from .data import THINK_CLOSE, THINK_OPEN
-from .models import eos_ids
+from .models import turn_end_ids
 from .protocol import APIError
 from .thinking import TAGS, IncrementalDecoder, ThinkingParser
 
@@ -126,10 +126,9 @@ def logprob_entry(tok, token_id: int, logprobs, top: int) -> dict:
 
 # %% ../nbs/04_3_engine.ipynb
 def stop_token_ids(tokenizer, model) -> set:
-    "Token ids that end an answer: `models.eos_ids` (generation config and tokenizer) plus common end-of-turn tokens."
-    vocab = tokenizer.get_vocab()
-    ends = ['<|im_end|>', '<|endoftext|>', '<|eot_id|>', '<|im_start|>', '<|end_of_text|>']
-    return eos_ids(getattr(model, 'generation_config', None), tokenizer) | {vocab[t] for t in ends if t in vocab}
+    "Token ids that end an answer: `models.turn_end_ids` (eos ids and end-of-turn tokens) and a ChatML turn start."
+    start = tokenizer.get_vocab().get('<|im_start|>')  # a ChatML model that opens a new turn has ended its own
+    return turn_end_ids(getattr(model, 'generation_config', None), tokenizer) | ({start} if start is not None else set())
 
 def context_length(model, tokenizer) -> int:
     "The longest prompt + completion the model handles."

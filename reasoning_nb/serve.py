@@ -135,10 +135,10 @@ def create_app(model, tokenizer, model_name='reasoning-nb', api_key=None, max_co
 
 # %% ../nbs/04_serve.ipynb
 def load_for_serving(name_or_path: str):
-    "(model, tokenizer) for a run directory (via `train.load_trained`) or a preset/hub id/model directory."
+    "(model, tokenizer) for a run directory (via `runs.load_trained`) or a preset/hub id/model directory."
     p = Path(name_or_path)
     if p.is_dir() and ((p / 'adapter').is_dir() or (p / 'merged').is_dir()):
-        from reasoning_nb.train import load_trained
+        from reasoning_nb.runs import load_trained
         return load_trained(p)
     from reasoning_nb.models import load_model
     return load_model(name_or_path)

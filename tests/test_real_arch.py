@@ -9,7 +9,8 @@ import pytest, torch
 from safetensors import safe_open
 from reasoning_nb.models import shrunk_model, load_model
 from reasoning_nb.data import load_records, sample_path, curate, encode, to_messages
-from reasoning_nb.train import train, train_config, load_trained, export_merged
+from reasoning_nb.train import train_config
+from reasoning_nb.runs import train, load_trained, export_merged
 from reasoning_nb.evaluate import evaluate, load_task
 
 ARCHS = ['qwen2.5-0.5b-instruct', 'llama-3.1-8b-instruct']

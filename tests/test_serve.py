@@ -1,6 +1,6 @@
 """The OpenAI-compatible server as users meet it: a real `reasoning-nb serve` process on a free localhost port.
 
-Runs on the trained tiny model (`train.tiny_run()`, cached after the first training) or on the model named by
+Runs on the trained tiny model (`runs.cached_run('tiny')`, cached after the first training) or on the model named by
 REASONING_NB_TEST_MODEL. Two server processes: an open one, and a locked-down one (API key, one batch row,
 one queue slot, 0.3 s timeout) for auth, 429 and timeouts.
 """
@@ -20,8 +20,8 @@ Q = 'What is 347+589?'
 @pytest.fixture(scope='module')
 def model_path():
     if os.environ.get('REASONING_NB_TEST_MODEL'): return os.environ['REASONING_NB_TEST_MODEL']
-    from reasoning_nb.train import tiny_run
-    return str(tiny_run())
+    from reasoning_nb.runs import cached_run
+    return str(cached_run('tiny'))
 
 
 @pytest.fixture(scope='module')

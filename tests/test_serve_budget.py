@@ -17,8 +17,8 @@ def app():
     from reasoning_nb.serve import create_app, load_for_serving
     if os.environ.get('REASONING_NB_TEST_MODEL'): path = os.environ['REASONING_NB_TEST_MODEL']
     else:
-        from reasoning_nb.train import tiny_run
-        path = tiny_run()
+        from reasoning_nb.runs import cached_run
+        path = cached_run('tiny')
     model, tok = load_for_serving(str(path))
     return create_app(model, tok, 'tiny', max_concurrency=48, max_queue=128), tok
 

@@ -12,8 +12,8 @@ from reasoning_nb.serve import ServerProcess
 
 @pytest.fixture(scope='module')
 def setup():
-    from reasoning_nb.train import load_trained, tiny_run
-    run = tiny_run()
+    from reasoning_nb.runs import load_trained, cached_run
+    run = cached_run('tiny')
     model, tok = load_trained(run)
     with ServerProcess(run, '--served-model-name', 'tiny') as srv: yield srv, model, tok
 

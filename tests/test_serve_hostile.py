@@ -17,7 +17,7 @@ JSON = {'content-type': 'application/json'}
 def srv():
     if os.environ.get('REASONING_NB_TEST_MODEL'): path = os.environ['REASONING_NB_TEST_MODEL']
     else:
-        from reasoning_nb.train import cached_run
+        from reasoning_nb.runs import cached_run
         path = str(cached_run('tiny'))
     with ServerProcess(path, '--served-model-name', 'tiny', '--max-concurrency', 4) as s: yield s
 

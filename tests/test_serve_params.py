@@ -16,7 +16,7 @@ Q = 'What is 347+589?'
 @pytest.fixture(scope='module')
 def model_path():
     if os.environ.get('REASONING_NB_TEST_MODEL'): return os.environ['REASONING_NB_TEST_MODEL']
-    from reasoning_nb.train import cached_run
+    from reasoning_nb.runs import cached_run
     return str(cached_run('tiny'))
 
 
