@@ -4,7 +4,7 @@ Runs on the trained tiny model (`runs.cached_run('tiny')`, cached after the firs
 REASONING_NB_TEST_MODEL. Two server processes: an open one, and a locked-down one (API key, one batch row,
 one queue slot, 0.3 s timeout) for auth, 429 and timeouts.
 """
-import asyncio, json, os, random, subprocess, sys, time
+import asyncio, json, random, subprocess, sys, time
 
 import httpx
 import openai
@@ -15,13 +15,6 @@ from reasoning_nb.serve import ServerProcess
 
 KEY = 'sk-test-key'
 Q = 'What is 347+589?'
-
-
-@pytest.fixture(scope='module')
-def model_path():
-    if os.environ.get('REASONING_NB_TEST_MODEL'): return os.environ['REASONING_NB_TEST_MODEL']
-    from reasoning_nb.runs import cached_run
-    return str(cached_run('tiny'))
 
 
 @pytest.fixture(scope='module')

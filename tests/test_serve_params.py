@@ -14,13 +14,6 @@ Q = 'What is 347+589?'
 
 
 @pytest.fixture(scope='module')
-def model_path():
-    if os.environ.get('REASONING_NB_TEST_MODEL'): return os.environ['REASONING_NB_TEST_MODEL']
-    from reasoning_nb.runs import cached_run
-    return str(cached_run('tiny'))
-
-
-@pytest.fixture(scope='module')
 def srv(model_path):
     with ServerProcess(model_path, '--served-model-name', 'tiny') as s: yield s   # batch size from the memory
 
