@@ -128,7 +128,8 @@ def logprob_entry(tok, token_id: int, logprobs, top: int) -> dict:
 def stop_token_ids(tokenizer, model) -> set:
     "Token ids that end an answer: `models.turn_end_ids` (eos ids and end-of-turn tokens) and a ChatML turn start."
     start = tokenizer.get_vocab().get('<|im_start|>')  # a ChatML model that opens a new turn has ended its own
-    return turn_end_ids(getattr(model, 'generation_config', None), tokenizer) | ({start} if start is not None else set())
+    ends = turn_end_ids(getattr(model, 'generation_config', None), tokenizer)
+    return ends | ({start} if start is not None else set())
 
 def context_length(model, tokenizer) -> int:
     "The longest prompt + completion the model handles."
