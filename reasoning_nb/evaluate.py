@@ -266,8 +266,9 @@ def _fig(figsize=(5, 3.5)):
     return plt.subplots(figsize=figsize)
 
 def _errors(rows):
-    "Error-bar lengths (below, above) in percent from each row's Wilson interval."
-    return [[100 * (r['accuracy'] - r['ci_low']) for r in rows], [100 * (r['ci_high'] - r['accuracy']) for r in rows]]
+    "Error-bar lengths (below, above) in percent from each row's Wilson interval (never negative: 100% can round)."
+    return [[max(0., 100 * (r['accuracy'] - r['ci_low'])) for r in rows],
+            [max(0., 100 * (r['ci_high'] - r['accuracy'])) for r in rows]]
 
 def plot_budget_sweep(rows, title='Accuracy vs thinking budget'):
     "Accuracy (with 95% intervals) against mean thinking tokens, one point per budget."
