@@ -120,7 +120,7 @@ class Tally:
         self.status, self.latency, self.ttft = {}, [], []
         self.leaks, self.broken, self.bad_ok, self.bad_5xx, self.good_4xx = [], [], {}, {}, {}
         self.requests = self.bad = self.disconnects = self.reasoning_off = 0
-        self.over_budget = []
+        self.over_budget, self.off_examples = [], []
 
     def code(self, status):
         self.status[status // 100] = self.status.get(status // 100, 0) + 1
@@ -151,7 +151,10 @@ def check_message(t, choices, req, usage):
     for c in choices:
         m = c.get('message') or {}
         for k in ('content', 'reasoning_content', 'reasoning'): t.check_text(k, m.get(k), req['mode'])
-        if req['mode'].endswith('off') and (m.get('reasoning_content') or '').strip(): t.reasoning_off += 1
+        if req['mode'].endswith('off') and (m.get('reasoning_content') or '').strip():
+            t.reasoning_off += 1
+            t.off_examples.append(f"{req['mode']}, n={req['n']}: reasoning {m.get('reasoning_content')!r}, "
+                                  f"content {m.get('content')!r}, body {req['body']}"[:400])
     budget = req['body'].get('max_thinking_tokens')
     used = ((usage or {}).get('completion_tokens_details') or {}).get('reasoning_tokens')
     if budget is not None and used is not None and used > req['n'] * (budget + 8):
@@ -188,7 +191,10 @@ async def send_stream(client, url, req, rng, t: Tally, t0):
     for i, (content, reasoning) in texts.items():
         t.check_text(f'streamed content[{i}]', content, req['mode'])
         t.check_text(f'streamed reasoning_content[{i}]', reasoning, req['mode'])
-        if req['mode'].endswith('off') and reasoning.strip(): t.reasoning_off += 1
+        if req['mode'].endswith('off') and reasoning.strip():
+            t.reasoning_off += 1
+            t.off_examples.append(f"streamed, {req['mode']}: reasoning {reasoning!r}, content {content!r}, "
+                                  f"body {req['body']}"[:400])
     if first is not None: t.ttft.append(first)
     return 200, None
 
@@ -298,7 +304,8 @@ def soak(base, a, pid=None) -> dict:
             'stuck_after_drain': sum(stuck) if stuck else 0 if stuck is not None else None,
             'rss_start_mib': rss0, 'rss_end_mib': rss1,
             'rss_growth_pct': 100 * (rss1 - rss0) / rss0 if rss0 and rss1 else None, 'server_alive': alive,
-            'examples': {'leaks': t.leaks[:5], 'broken': t.broken[:5], 'over_budget': t.over_budget[:3]}}
+            'examples': {'leaks': t.leaks[:5], 'broken': t.broken[:5], 'over_budget': t.over_budget[:3],
+                         'thinking_when_off': t.off_examples[:3]}}
 
 
 def failures(rep, max_growth) -> list[str]:
@@ -344,6 +351,7 @@ def details(rep) -> str:
     out += [f'good body answered {k} (x{v})' for k, v in rep['good_answered_4xx'].items()]
     out += [f'leak: {x}' for x in rep['examples']['leaks']] + [f'broken: {x}' for x in rep['examples']['broken']]
     out += [f'over budget: {x}' for x in rep['examples']['over_budget']]
+    out += [f'thinking with thinking off: {x}' for x in rep['examples']['thinking_when_off']]
     return '\n'.join(out)
 
 
