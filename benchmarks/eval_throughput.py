@@ -25,8 +25,7 @@ def main():
     torch.set_num_threads(a.threads)
     from reasoning_nb.evaluate import evaluate, load_for_eval, load_task
     if a.model is None:
-        try: from reasoning_nb.runs import cached_run   # lesson 01a; older checkouts have it in train
-        except ImportError: from reasoning_nb.train import cached_run
+        from reasoning_nb.runs import cached_run
         a.model = str(cached_run('tiny'))
     model, tok = load_for_eval(a.model)
     items = load_task(a.task, a.n)

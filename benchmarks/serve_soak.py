@@ -357,8 +357,7 @@ def details(rep) -> str:
 
 def tiny_run_dir() -> str:
     "The trained tiny run (trained once and cached by the package)."
-    try: from reasoning_nb.runs import cached_run   # lesson 01a; older checkouts have it in train
-    except ImportError: from reasoning_nb.train import cached_run
+    from reasoning_nb.runs import cached_run
     return str(cached_run('tiny'))
 
 

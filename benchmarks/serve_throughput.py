@@ -122,8 +122,7 @@ TRANSFORMERS = 'transformers serve --continuous-batching'
 
 def tiny_run_dir() -> str:
     "The trained tiny run (trained once and cached by the package)."
-    try: from reasoning_nb.runs import cached_run   # lesson 01a; older checkouts have it in train
-    except ImportError: from reasoning_nb.train import cached_run
+    from reasoning_nb.runs import cached_run
     return str(cached_run('tiny'))
 
 

@@ -9,8 +9,8 @@ import argparse, importlib, sys
 
 COMMANDS = {  # sub-command -> (module, one-line help)
     'demo':   ('reasoning_nb.demo',     'run the whole course on the tiny tier: base, curate, LoRA, evaluate, report'),
-    'data':   ('reasoning_nb.data',     'validate, analyse and curate Nemotron-style datasets'),
-    'train':  ('reasoning_nb.train',    'LoRA-train a reasoning model with the thinking toggle'),
+    'data':   ('reasoning_nb.curation', 'validate, analyse and curate Nemotron-style datasets'),
+    'train':  ('reasoning_nb.runs',     'LoRA-train a reasoning model with the thinking toggle'),
     'memory': ('reasoning_nb.memory',   'estimate training memory and say whether it fits a card'),
     'eval':   ('reasoning_nb.evaluate', 'evaluate base vs thinking on/off with intervals'),
     'serve':  ('reasoning_nb.serve',    'serve a model with an OpenAI-compatible API'),

@@ -306,14 +306,3 @@ def training_args(cfg, out_dir, **kw):
         greater_is_better=False, logging_steps=cfg.logging_steps, report_to='none', seed=cfg.seed, data_seed=cfg.seed,
         remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available())
     return TrainingArguments(**{**a, **kw})
-
-# %% ../nbs/01_train.ipynb
-# TEMPORARY, until the other lessons, tests and cli.py import these from reasoning_nb.runs (lesson 01a): looked up
-# lazily, because runs imports this module (an import at the top would be circular)
-_MOVED = ('train', 'load_trained', 'export_merged', 'micro_base', 'cached_run', 'tiny_run', 'add_cli', 'peft_model')
-
-def __getattr__(name):
-    "Names that moved to `reasoning_nb.runs` (lesson 01a), still found here by old imports."
-    if name not in _MOVED: raise AttributeError(f"module 'reasoning_nb.train' has no attribute {name!r}")
-    from reasoning_nb import runs
-    return getattr(runs, name)
