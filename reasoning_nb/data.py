@@ -10,14 +10,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 # %% auto 0
-__all__ = ['THINK_OPEN', 'THINK_CLOSE', 'SYSTEM_ON', 'SYSTEM_OFF', 'SYSTEM_PROMPTS', 'ROLES', 'HUB_ID', 'SPLITS', 'REQUIRED',
-           'OPTIONAL', 'FILE_TYPES', 'CONFIG_SPLITS', 'Record', 'DatasetError', 'RowError', 'split_thinking',
-           'check_row', 'Records', 'parse_line', 'split_files', 'iter_records', 'load_records', 'sample_path',
-           'dataset_for', 'to_messages', 'strip_thinking']
+__all__ = ['THINK_OPEN', 'THINK_CLOSE', 'SYSTEM_ON', 'SYSTEM_OFF', 'SYSTEM_AUTO', 'SYSTEM_PROMPTS', 'ROLES', 'HUB_ID', 'SPLITS',
+           'REQUIRED', 'OPTIONAL', 'FILE_TYPES', 'CONFIG_SPLITS', 'Record', 'DatasetError', 'RowError',
+           'split_thinking', 'check_row', 'Records', 'parse_line', 'split_files', 'iter_records', 'load_records',
+           'sample_path', 'dataset_for', 'to_messages', 'strip_thinking']
 
 # %% ../nbs/00_data.ipynb
 THINK_OPEN, THINK_CLOSE = '<think>', '</think>'
 SYSTEM_ON, SYSTEM_OFF = 'detailed thinking on', 'detailed thinking off'
+SYSTEM_AUTO = 'detailed thinking auto'  # the model chooses (lesson 05 trains it with RL)
 SYSTEM_PROMPTS = {'on': SYSTEM_ON, 'off': SYSTEM_OFF}  # reasoning flag -> the system prompt it implies
 ROLES = ('user', 'assistant')  # roles allowed inside `input`
 HUB_ID = 'nvidia/Llama-Nemotron-Post-Training-Dataset'

@@ -14,7 +14,7 @@ import argparse, collections, json, math, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import torch
-from .data import split_thinking, THINK_OPEN, THINK_CLOSE, SYSTEM_ON, SYSTEM_OFF
+from .data import split_thinking, THINK_OPEN, THINK_CLOSE, SYSTEM_AUTO, SYSTEM_ON, SYSTEM_OFF
 from .files import atomic_path, atomic_write_text
 from .models import complete, load_model
 from .tasks import LETTERS, mcq_prompt
@@ -118,11 +118,11 @@ def _endpoint_reply(resp):
     return dict(reply=reply, new_tokens=n, forced=False, thinking_tokens=r, answer_tokens=n - r)
 
 # %% ../nbs/03_evaluate.ipynb
-MODES = {'on': SYSTEM_ON, 'off': SYSTEM_OFF, None: None}
+MODES = {'on': SYSTEM_ON, 'off': SYSTEM_OFF, 'auto': SYSTEM_AUTO, None: None}
 
 def item_messages(item, mode='on'):
     "The chat for one task item: the mode's system prompt (none for `mode=None`), then the question."
-    if mode not in MODES: raise ValueError(f"mode must be 'on', 'off' or None, got {mode!r}")
+    if mode not in MODES: raise ValueError(f"mode must be 'on', 'off', 'auto' or None, got {mode!r}")
     user = mcq_prompt(item['question'], item['choices']) if 'choices' in item else item['question']
     return ([{'role': 'system', 'content': MODES[mode]}] if MODES[mode] else []) + [{'role': 'user', 'content': user}]
 
@@ -318,10 +318,10 @@ def _ints(s, what):
     except ValueError: raise ValueError(f'{what} must be a comma list of integers, got {s!r}') from None
 
 def _modes(s):
-    "Parse `--modes on,off,none`."
+    "Parse `--modes on,off,auto,none`."
     ms = [None if m.strip() == 'none' else m.strip() for m in s.split(',') if m.strip()]
     bad = [m for m in ms if m not in MODES]
-    if bad or not ms: raise ValueError(f'--modes takes a comma list of on, off, none; got {s!r}')
+    if bad or not ms: raise ValueError(f'--modes takes a comma list of on, off, auto, none; got {s!r}')
     return ms
 
 # %% ../nbs/03_evaluate.ipynb
@@ -392,7 +392,7 @@ def add_cli(p):
     p.add_argument('--base', help='also evaluate this base model (no system prompt) and compare against it')
     p.add_argument('--task', default='tiny-add', help=f"one of {', '.join(TASK_NAMES)}, or a .jsonl file")
     p.add_argument('--n', type=int, default=200, help='number of items (default 200)')
-    p.add_argument('--modes', default='on,off', help='comma list of on, off, none (default on,off)')
+    p.add_argument('--modes', default='on,off', help='comma list of on, off, auto, none (default on,off)')
     p.add_argument('--budget', default='', help='thinking budgets to sweep, e.g. 0,8,16,32 (unlimited is added)')
     p.add_argument('--k', default='', help='self-consistency sample counts, e.g. 1,3,5,9')
     p.add_argument('--max-new-tokens', type=int, default=256)
