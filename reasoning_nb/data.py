@@ -371,15 +371,3 @@ def strip_thinking(record):
     r = _as_record(record)
     if not r.on: return replace(r)
     return replace(r, output=split_thinking(r.output)[1], reasoning='off', system_prompt=SYSTEM_OFF)
-
-# %% ../nbs/00_data.ipynb
-_LATER = {'analysis': ('count_by', 'mode_table', 'token_lengths', 'length_stats', 'stats_table', 'profile',
-                       'plot_dataset'),
-          'curation': ('Curation', 'curate', 'add_cli'), 'tokens': ('encode', 'show_labels')}
-
-def __getattr__(name):
-    "Public names of the later data modules, imported on first use (they import this module)."
-    import importlib
-    for mod, names in _LATER.items():
-        if name in names: return getattr(importlib.import_module(f'{__package__}.{mod}'), name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -9,6 +9,7 @@ __all__ = ['DEMO_QUOTAS', 'DEMO_BUDGETS', 'demo_curate', 'demo_train', 'demo_eva
 import json, shutil, sys, time
 from pathlib import Path
 from . import data
+from .curation import curate
 from .files import atomic_write_text
 from .models import load_model, tiny_path
 from .runs import load_trained, train
@@ -31,7 +32,7 @@ def _progress(items, desc):
 
 def demo_curate(out, quotas=DEMO_QUOTAS, on_ratio=0.7, seed=0, source=None):
     "Curate `source` (default: the bundled sample) into `out`/curated.jsonl; returns its path and the curation."
-    cur = data.curate(data.load_records(source or data.sample_path()), quotas, on_ratio, seed=seed)
+    cur = curate(data.load_records(source or data.sample_path()), quotas, on_ratio, seed=seed)
     lines = ''.join(json.dumps(r.to_dict(), ensure_ascii=False) + '\n' for r in cur.records)
     return atomic_write_text(Path(out)/'curated.jsonl', lines), cur
 

@@ -18,7 +18,8 @@ from transformers import TrainingArguments, TrainerCallback, DataCollatorWithFla
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from .files import atomic_path
-from .data import encode, strip_thinking
+from .data import strip_thinking
+from .tokens import encode
 
 # %% ../nbs/01_train.ipynb
 @dataclass
@@ -108,7 +109,7 @@ def mix_on_off(records, on_ratio=0.7, n=None, seed=0):
 
 # %% ../nbs/01_train.ipynb
 def encode_records(records, tokenizer, max_length):
-    "Encode `records` with `data.encode`; returns (examples, number dropped as too long)."
+    "Encode `records` with `tokens.encode`; returns (examples, number dropped as too long)."
     enc = [encode(r, tokenizer, max_length) for r in records]
     return [e for e in enc if e is not None], sum(e is None for e in enc)
 

@@ -8,7 +8,9 @@ from collections import Counter
 import pytest, torch
 from safetensors import safe_open
 from reasoning_nb.models import shrunk_model, load_model
-from reasoning_nb.data import load_records, sample_path, curate, encode, to_messages
+from reasoning_nb.data import load_records, sample_path, to_messages
+from reasoning_nb.curation import curate
+from reasoning_nb.tokens import encode
 from reasoning_nb.train import train_config
 from reasoning_nb.runs import train, load_trained, export_merged
 from reasoning_nb.evaluate import evaluate, load_task
