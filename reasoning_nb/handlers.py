@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from .engine import BatchEngine, Sequence, choices
 from .protocol import (APIError, ChatRequest, CompletionRequest, bad_request, choice_json, chunk_json,
                                    completion_json, openai_finish_reason, usage_json)
-from .thinking import encode_prompt, thinking_mode
+from .thinking import encode_prompt, thinking_choice, thinking_usage
 
 # %% ../nbs/04_4_handlers.ipynb
 class ServerMetrics:
@@ -45,7 +45,7 @@ class ServerMetrics:
         self.prompt_tokens.inc(len(seqs[0].prompt))
         for s in seqs:
             self.generation_tokens.inc(len(s.out))
-            self.reasoning_tokens.observe(s.n_reasoning)
+            self.reasoning_tokens.observe(_reasoning_tokens(s))
             self.success.labels(s.finish_reason or 'abort').inc()
 
     def text(self) -> bytes:
@@ -77,8 +77,14 @@ def _end(st, seqs):
         if not s.finish_reason: st.engine.cancel(s)
     st.metrics.observe(seqs)
 
+def _reasoning_tokens(seq):
+    "A choice's thinking tokens: none when it wrote no thinking text (an empty `<think>\\n</think>` is not thinking)."
+    return seq.n_reasoning if seq.parser.sent_r else 0
+
 def _usage(seqs):
-    return usage_json(len(seqs[0].prompt), sum(len(s.out) for s in seqs), sum(s.n_reasoning for s in seqs))
+    "The request's usage; `usage.thinking` says whether its choices thought and who chose (`prepare` notes that)."
+    thinking = thinking_usage(seqs[0].chosen_by, [s.parser.sent_r for s in seqs])
+    return usage_json(len(seqs[0].prompt), sum(len(s.out) for s in seqs), sum(map(_reasoning_tokens, seqs)), thinking)
 
 # %% ../nbs/04_4_handlers.ipynb
 async def collect(st, seqs, q, request) -> dict:
@@ -174,8 +180,8 @@ def prepare(app, req: ChatRequest) -> list:
     "The engine `Sequence`s (one per choice) for a validated request: model check, thinking mode, prompt, limits."
     st = app.state
     check_model(st, req.model)
-    think = thinking_mode(req, st.default_thinking)
-    try: prompt = encode_prompt(st.tokenizer, req.messages, think)
+    mode, chosen_by = thinking_choice(req, st.default_thinking, st.auto_policy)   # mode 'auto': the model decides
+    try: prompt = encode_prompt(st.tokenizer, req.messages, 'auto' if mode == 'auto' else mode == 'on')
     except Exception as e: raise bad_request(f'the chat template rejected these messages: {e}', 'messages')
     room = st.engine.ctx - len(prompt)
     if room < 1: raise bad_request(f'the prompt has {len(prompt)} tokens; the context is {st.engine.ctx}', 'messages')
@@ -189,10 +195,12 @@ def prepare(app, req: ChatRequest) -> list:
         room = st.engine.max_batch + st.engine.max_queue
         raise bad_request(f"'n' ({req.n}) is more than this server can queue ({room})", 'n')
     seq = Sequence(prompt, req.max_tokens or min(st.default_max_tokens, room), req.temperature, req.top_p, req.seed,
-                   req.stop, think, req.max_thinking_tokens, req.ignore_eos, logprobs=req.logprobs,
+                   req.stop, mode != 'off', req.max_thinking_tokens, req.ignore_eos, logprobs=req.logprobs,
                    presence_penalty=req.presence_penalty, frequency_penalty=req.frequency_penalty,
                    logit_bias=req.logit_bias)
-    return choices(seq, req.n) if req.n > 1 else [seq]
+    seqs = choices(seq, req.n) if req.n > 1 else [seq]
+    for s in seqs: s.chosen_by = chosen_by   # reported in usage.thinking
+    return seqs
 
 # %% ../nbs/04_4_handlers.ipynb
 @torch.inference_mode()

@@ -387,11 +387,12 @@ def openai_finish_reason(r):
     "Our finish reasons in OpenAI's vocabulary."
     return {'abort': 'stop', 'error': 'stop', 'timeout': 'length'}.get(r, r)
 
-def usage_json(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int) -> dict:
-    "OpenAI usage, with the thinking tokens in `completion_tokens_details`."
-    return {'prompt_tokens': prompt_tokens, 'completion_tokens': completion_tokens,
-            'total_tokens': prompt_tokens + completion_tokens,
-            'completion_tokens_details': {'reasoning_tokens': reasoning_tokens}}
+def usage_json(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int, thinking=None) -> dict:
+    "OpenAI usage, with the thinking tokens in `completion_tokens_details`; `thinking` (a dict) added as is."
+    usage = {'prompt_tokens': prompt_tokens, 'completion_tokens': completion_tokens,
+             'total_tokens': prompt_tokens + completion_tokens,
+             'completion_tokens_details': {'reasoning_tokens': reasoning_tokens}}
+    return usage | {'thinking': thinking} if thinking else usage
 
 def choice_json(index, reasoning, content, finish_reason, logprobs=None) -> dict:
     "One non-streamed choice: the answer in `content`, the thinking in `reasoning_content` and `reasoning`."
