@@ -256,7 +256,12 @@ def test_queue_full_429_and_timeout(locked):
 
 
 def test_metrics_parse(srv):
-    m = metrics(srv.url)
+    body = {'messages': [{'role': 'user', 'content': Q}]}   # one reply that thinks, whichever tests ran before on this worker
+    r = httpx.post(srv.base_url + '/chat/completions', json=body, timeout=60)
+    assert r.json()['usage']['completion_tokens_details']['reasoning_tokens'] > 0, r.text
+    bad = httpx.post(srv.base_url + '/chat/completions', json={}, timeout=60)   # and one refused request
+    assert bad.status_code == 400, bad.text
+    m = wait_idle(srv.url)
     for name in ['num_requests_running', 'num_requests_waiting', 'time_to_first_token_seconds_count',
                  'e2e_request_latency_seconds_count', 'prompt_tokens_total', 'generation_tokens_total', 'reasoning_tokens_count']:
         assert name in m, name
