@@ -15,6 +15,7 @@ COMMANDS = {  # sub-command -> (module, one-line help)
     'eval':   ('reasoning_nb.evaluate', 'evaluate base vs thinking on/off with intervals'),
     'serve':  ('reasoning_nb.serve',    'serve a model with an OpenAI-compatible API'),
     'export': ('reasoning_nb.export',   'write a run as a merged model for vLLM, SGLang or TGI; print how to serve it'),
+    'rl':     ('reasoning_nb.rl',       'RL (GRPO) on the SFT model: "detailed thinking auto" learns when to think'),
 }
 ADD_CLI = {'demo': 'add_demo_cli'}  # modules holding two commands name the second adder here
 

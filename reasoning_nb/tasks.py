@@ -56,9 +56,10 @@ def check_addition(question:str, output:str) -> bool:
 
 # %% ../nbs/00a_tasks.ipynb
 def is_reserved(a:int, b:int) -> bool:
-    "True if `a+b` belongs to the evaluation slice (1/16 of all pairs) that no training data may contain."
+    "True if `a+b` is in the evaluation slice no training data may contain: 1/16 of all pairs, 1/3 of 1-digit ones."
     lo, hi = sorted((a, b))
-    return int(hashlib.blake2b(f'{lo}+{hi}'.encode(), digest_size=4).hexdigest(), 16) % 16 == 0
+    share = 3 if hi < 10 else 16  # 1/16 of the 100 one-digit pairs would leave too few to measure
+    return int(hashlib.blake2b(f'{lo}+{hi}'.encode(), digest_size=4).hexdigest(), 16) % share == 0
 
 def _operand(rng, digits): return rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits - 1)
 
@@ -228,8 +229,15 @@ def _multi_turn(rng, category, fs, on):
 def _addition_turn(rng):
     a, b = training_pair(rng); return addition_question(a, b), addition_trace(a, b), str(a + b)
 
+def _free_pairs(digits):
+    "How many ordered `digits`-digit pairs are not reserved."
+    span = range(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits)
+    return sum(not is_reserved(a, b) for a in span for b in span)
+
 def _distinct_pairs(rng, n, digits, on_ratio, record):
     "`record(a, b, on)` for `n` distinct non-reserved `digits`-digit pairs, the first `on_ratio` share in on mode."
+    if digits <= 2 and n > (free := _free_pairs(digits)):
+        raise ValueError(f'asked for {n} distinct {digits}-digit training pairs, only {free} are not reserved')
     seen, recs = set(), []
     while len(seen) < n:
         a, b = training_pair(rng, digits)
@@ -251,9 +259,15 @@ def _addition_mcqs(rng, n, digits, on_ratio):
         return addition_mcq_record(a, b, choices, 'on' if on else 'off', **_meta(rng, 'math', on))
     return _distinct_pairs(rng, n, digits, on_ratio, mcq)
 
+def _one_digit_additions(rng):
+    "Every non-reserved 1-digit sum in both modes: the easy problems a model should answer without thinking."
+    span = range(10)
+    pairs = [(a, b) for a in span for b in span if not is_reserved(a, b)]
+    return [addition_record(a, b, mode, **_meta(rng, 'math', mode == 'on')) for a, b in pairs for mode in ('on', 'off')]
+
 def sample_records(seed:int=0, n_add:int=4000, n_add2:int=1000, on_ratio:float=0.7, n_other:int=100,
                    n_mcq:int=2000) -> list:
-    "The bundled dataset: 3- and 2-digit additions, `n_mcq` multiple-choice ones, `n_other` rows per other category."
+    "The bundled dataset: 3-, 2- and 1-digit additions, `n_mcq` multiple-choice ones, `n_other` rows per other category."
     rng = random.Random(seed)
     recs = _additions(rng, n_add, 3, on_ratio) + _additions(rng, n_add2, 2, on_ratio)
     for i in range(40):  # multi-turn math: follow-up additions
@@ -267,6 +281,7 @@ def sample_records(seed:int=0, n_add:int=4000, n_add2:int=1000, on_ratio:float=0
             q, lines, ans = rng.choice(fs)(rng)
             recs.append(make_record(q, ans, '\n'.join(lines) if on else None, category=cat, **_meta(rng, cat, on)))
     recs += _addition_mcqs(random.Random(f'mcq:{seed}'), n_mcq, 3, on_ratio)  # own stream: rows above stay the same
+    recs += _one_digit_additions(random.Random(f'one-digit:{seed}'))
     rng.shuffle(recs)
     return recs
 
