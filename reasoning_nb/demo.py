@@ -23,8 +23,9 @@ def _stage(i, n, what):
     "Print a stage header to stderr."
     print(f'\n[{i}/{n}] {what}', file=sys.stderr, flush=True)
 
-def _progress(items, desc):
-    "A tqdm bar over `items` on stderr (plain iteration when tqdm is missing)."
+def _progress(items, desc, show=True):
+    "A tqdm bar over `items` on stderr when `show` (plain iteration when not, or when tqdm is missing)."
+    if not show: return items
     try:
         from tqdm.auto import tqdm
         return tqdm(items, desc=desc, file=sys.stderr)
@@ -53,17 +54,17 @@ def _base_of(run):
     "The base model a training run started from (its config's `model`)."
     return json.loads((Path(run)/'config.json').read_text())['config']['model']
 
-def demo_evaluate(run, n=200, budgets=DEMO_BUDGETS, ks=(1, 3, 5, 9), seed=0):
-    "Base / trained-on / trained-off on `n` held-out additions, plus a budget sweep and a vote curve."
+def demo_evaluate(run, n=200, budgets=DEMO_BUDGETS, ks=(1, 3, 5, 9), seed=0, progress=True):
+    "Base / trained-on / trained-off on `n` held-out additions, a budget sweep and a vote curve (bars if `progress`)."
     (base, btok), (model, tok) = load_model(_base_of(run)), load_trained(run)
     items, mixed = load_task('tiny-add', n, seed), load_task('tiny-add-mix', n, seed)
     kw = dict(max_new_tokens=64, seed=seed)  # a tiny-tier reply needs ~35 tokens; the base may ramble, cut it there
     jobs = [('base', lambda: evaluate(base, btok, items, None, name='base', **kw)),
             ('trained-on', lambda: evaluate(model, tok, items, 'on', name='trained-on', **kw)),
             ('trained-off', lambda: evaluate(model, tok, items, 'off', name='trained-off', **kw))]
-    results = {name: job() for name, job in _progress(jobs, 'base / on / off')}
+    results = {name: job() for name, job in _progress(jobs, 'base / on / off', progress)}
     sweep = [{**evaluate(model, tok, mixed, 'on', max_thinking_tokens=b, **kw)['summary'], 'budget': b}
-             for b in _progress(list(budgets) + [None], 'thinking budgets')]
+             for b in _progress(list(budgets) + [None], 'thinking budgets', progress)]
     votes = vote_curve(model, tok, items, ks, **kw)
     return results, sweep, votes
 

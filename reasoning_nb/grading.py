@@ -140,8 +140,8 @@ def load_math500():
     return [{'id': r['unique_id'], 'question': r['problem'], 'answer': r['answer']} for r in ds]
 
 # %% ../nbs/02a_grading.ipynb
-TASK_NAMES = ('tiny-add', 'tiny-add-1', 'tiny-add-2', 'tiny-add-4', 'tiny-add-mix', 'tiny-mcq', 'gpqa-diamond', 'gpqa-main',
-              'gpqa-extended', 'mmlu', 'math-500')
+TASK_NAMES = ('tiny-add', 'tiny-add-1', 'tiny-add-2', 'tiny-add-4', 'tiny-add-mix', 'tiny-mcq',
+              'gpqa-diamond', 'gpqa-main', 'gpqa-extended', 'mmlu', 'math-500')
 
 _DIGITS = {'tiny-add-1': 1, 'tiny-add': 3, 'tiny-add-2': 2, 'tiny-add-4': 4}
 _ONE_DIGIT_HELDOUT = sum(is_reserved(a, b) for a in range(10) for b in range(10))

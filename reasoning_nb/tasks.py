@@ -267,7 +267,7 @@ def _one_digit_additions(rng):
 
 def sample_records(seed:int=0, n_add:int=4000, n_add2:int=1000, on_ratio:float=0.7, n_other:int=100,
                    n_mcq:int=2000) -> list:
-    "The bundled dataset: 3-, 2- and 1-digit additions, `n_mcq` multiple-choice ones, `n_other` rows per other category."
+    "The bundled dataset: 3-, 2- and 1-digit additions, `n_mcq` multiple-choice ones, `n_other` rows per category."
     rng = random.Random(seed)
     recs = _additions(rng, n_add, 3, on_ratio) + _additions(rng, n_add2, 2, on_ratio)
     for i in range(40):  # multi-turn math: follow-up additions
