@@ -13,10 +13,10 @@ import json, hashlib, importlib.util, random, shutil, warnings
 from dataclasses import dataclass, asdict, field, fields, replace
 from pathlib import Path
 import torch
+from .train import LiveTrainingPlot, lora_config, precision  # first: it quiets a bitsandbytes notice
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers.trainer_callback import PrinterCallback
-from .train import LiveTrainingPlot, lora_config, precision  # first: it quiets a bitsandbytes notice
 from .runs import cached_run, load_trained, last_checkpoint, MarkComplete, MetricsFile, trim_metrics
 from .runs import add_recipe_flags, recipe_overrides
 from .files import cache_dir, file_lock, atomic_path, atomic_write_text
@@ -278,7 +278,7 @@ class LiveRLPlot(LiveTrainingPlot):
         fig, series = Figure(figsize=(13, 3)), self.series
         for ax, (title, keys) in zip(fig.subplots(1, len(self.PANELS)), self.PANELS.items()):
             for k in keys:
-                if k in series: ax.plot(*series[k], label=k.split('/')[-1] if len(keys) > 1 else None)
+                if k in series: ax.plot(*series[k], label=k.removesuffix('/mean').split('/')[-1] if len(keys) > 1 else None)
             if len(keys) > 1: ax.legend(fontsize=8)
             if keys == ('kl',): ax.set_yscale('symlog', linthresh=0.01)  # guided replies' KL spans decades
             ax.set(title=title, xlabel='step')
