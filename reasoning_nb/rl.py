@@ -278,7 +278,8 @@ class LiveRLPlot(LiveTrainingPlot):
         fig, series = Figure(figsize=(13, 3)), self.series
         for ax, (title, keys) in zip(fig.subplots(1, len(self.PANELS)), self.PANELS.items()):
             for k in keys:
-                if k in series: ax.plot(*series[k], label=k.removesuffix('/mean').split('/')[-1] if len(keys) > 1 else None)
+                name = k.removesuffix('/mean').split('/')[-1]  # 'rewards/correct/mean' -> 'correct'
+                if k in series: ax.plot(*series[k], label=name if len(keys) > 1 else None)
             if len(keys) > 1: ax.legend(fontsize=8)
             if keys == ('kl',): ax.set_yscale('symlog', linthresh=0.01)  # guided replies' KL spans decades
             ax.set(title=title, xlabel='step')
