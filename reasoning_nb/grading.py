@@ -11,7 +11,7 @@ import json, random, re, threading
 from pathlib import Path
 from math_verify import parse as mv_parse, verify as mv_verify
 from .data import split_thinking
-from .tasks import LETTERS, mcq_prompt, heldout_additions, heldout_addition_mcq, is_reserved
+from .tasks import LETTERS, mcq_prompt, heldout_additions, heldout_addition_mcq
 
 # %% ../nbs/02a_grading.ipynb
 _VERB = r"(?:\s+(?:is|was|would\s+be|should\s+be|must\s+be|will\s+be))?"
@@ -144,7 +144,6 @@ TASK_NAMES = ('tiny-add', 'tiny-add-1', 'tiny-add-2', 'tiny-add-4', 'tiny-add-mi
               'gpqa-diamond', 'gpqa-main', 'gpqa-extended', 'mmlu', 'math-500')
 
 _DIGITS = {'tiny-add-1': 1, 'tiny-add': 3, 'tiny-add-2': 2, 'tiny-add-4': 4}
-_ONE_DIGIT_HELDOUT = sum(is_reserved(a, b) for a in range(10) for b in range(10))
 
 def _tiny_items(task, n, seed):
     "Held-out items of a tiny-tier task (lesson 00a's reserved slice)."
@@ -152,9 +151,7 @@ def _tiny_items(task, n, seed):
     if task == 'tiny-add-mix':  # 2- and 3-digit alternating: two lengths of thinking
         two, three = heldout_additions((n + 1) // 2, 2, seed), heldout_additions(n // 2 + 1, 3, seed)
         return [x for pair in zip(two, three) for x in pair][:n]
-    digits = _DIGITS[task]
-    if digits == 1: n = min(n, _ONE_DIGIT_HELDOUT)  # "up to n": only 32 one-digit sums are held out
-    return heldout_additions(n, digits=digits, seed=seed)
+    return heldout_additions(n, digits=_DIGITS[task], seed=seed)  # up to n: only 32 one-digit sums are held out
 
 def load_task(task, n=200, seed=0):
     "Up to `n` items of a task named in `TASK_NAMES` (`tiny-*` are generated here) or of a local JSONL file."

@@ -4,10 +4,10 @@
 
 # %% auto 0
 __all__ = ['TASKS', 'LETTERS', 'ASSETS', 'SAMPLE_PATH', 'addition_trace', 'addition_question', 'think_output', 'check_addition',
-           'is_reserved', 'training_pair', 'make_record', 'addition_record', 'reverse_task', 'digits_task', 'max_task',
-           'code_task', 'science_task', 'safety_task', 'mcq_prompt', 'addition_choices', 'mcq_thinking', 'mcq_answer',
-           'addition_mcq_record', 'check_addition_mcq', 'sample_records', 'write_jsonl', 'make_sample',
-           'heldout_additions', 'heldout_addition_mcq']
+           'is_reserved', 'reserved_pairs', 'training_pair', 'make_record', 'addition_record', 'reverse_task',
+           'digits_task', 'max_task', 'code_task', 'science_task', 'safety_task', 'mcq_prompt', 'addition_choices',
+           'mcq_thinking', 'mcq_answer', 'addition_mcq_record', 'check_addition_mcq', 'sample_records', 'write_jsonl',
+           'make_sample', 'heldout_additions', 'heldout_addition_mcq']
 
 # %% ../nbs/00a_tasks.ipynb
 import hashlib, importlib.util, json, random, re
@@ -61,7 +61,14 @@ def is_reserved(a:int, b:int) -> bool:
     share = 3 if hi < 10 else 16  # 1/16 of the 100 one-digit pairs would leave too few to measure
     return int(hashlib.blake2b(f'{lo}+{hi}'.encode(), digest_size=4).hexdigest(), 16) % share == 0
 
-def _operand(rng, digits): return rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits - 1)
+def _span(digits): return range(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits)
+
+def _operand(rng, digits): return rng.randint(_span(digits).start, _span(digits).stop - 1)
+
+def reserved_pairs(digits:int) -> list:
+    "Every reserved ordered `digits`-digit pair, listed (1 or 2 digits; larger spaces are only ever sampled)."
+    if digits > 2: raise ValueError(f'{digits}-digit pairs are too many to list: sample them with training_pair')
+    return [(a, b) for a in _span(digits) for b in _span(digits) if is_reserved(a, b)]
 
 def training_pair(rng, digits:int=3) -> tuple:
     "A random `digits`-digit operand pair that is not reserved for evaluation."
@@ -230,9 +237,8 @@ def _addition_turn(rng):
     a, b = training_pair(rng); return addition_question(a, b), addition_trace(a, b), str(a + b)
 
 def _free_pairs(digits):
-    "How many ordered `digits`-digit pairs are not reserved."
-    span = range(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits)
-    return sum(not is_reserved(a, b) for a in span for b in span)
+    "How many ordered `digits`-digit pairs are not reserved (1 or 2 digits)."
+    return len(_span(digits)) ** 2 - len(reserved_pairs(digits))
 
 def _distinct_pairs(rng, n, digits, on_ratio, record):
     "`record(a, b, on)` for `n` distinct non-reserved `digits`-digit pairs, the first `on_ratio` share in on mode."
@@ -261,8 +267,8 @@ def _addition_mcqs(rng, n, digits, on_ratio):
 
 def _one_digit_additions(rng):
     "Every non-reserved 1-digit sum in both modes: the easy problems a model should answer without thinking."
-    span = range(10)
-    pairs = [(a, b) for a in span for b in span if not is_reserved(a, b)]
+    held = set(reserved_pairs(1))
+    pairs = [(a, b) for a in _span(1) for b in _span(1) if (a, b) not in held]
     return [addition_record(a, b, mode, **_meta(rng, 'math', mode == 'on')) for a, b in pairs for mode in ('on', 'off')]
 
 def sample_records(seed:int=0, n_add:int=4000, n_add2:int=1000, on_ratio:float=0.7, n_other:int=100,
@@ -302,26 +308,24 @@ def make_sample(seed:int=0, path=None) -> Path:
 # %% ../nbs/00a_tasks.ipynb
 def _reserved_pairs(rng, digits):
     "Endless stream of distinct reserved `digits`-digit pairs."
-    seen, lo = set(), 10 ** (digits - 1) if digits > 1 else 0
-    span = range(lo, 10 ** digits)
-    total = sum(is_reserved(a, b) for a in span for b in span) if digits <= 2 else None  # small spaces run out
+    seen, total = set(), len(reserved_pairs(digits)) if digits <= 2 else None  # small spaces run out
     while total is None or len(seen) < total:
         a, b = _operand(rng, digits), _operand(rng, digits)
         if (a, b) not in seen and is_reserved(a, b): seen.add((a, b)); yield a, b
 
 def heldout_additions(n:int, digits:int=3, seed:int=0) -> list:
-    "`n` distinct `digits`-digit addition problems `{question, answer}` that no training data contains."
+    "Up to `n` distinct `digits`-digit addition problems `{question, answer}` that no training data contains."
     rng, out = random.Random(f'heldout:{digits}:{seed}'), []
     for a, b in _reserved_pairs(rng, digits):
+        if len(out) == n: break
         out.append({'question': addition_question(a, b), 'answer': str(a + b)})
-        if len(out) == n: return out
-    raise ValueError(f'only {len(out)} held-out {digits}-digit problems exist, asked for {n}')
+    return out  # fewer than n where fewer are reserved (1-digit sums: every one of them)
 
 def heldout_addition_mcq(n:int, seed:int=0, digits:int=3) -> list:
-    "`n` held-out additions as multiple choice: `{question, choices (4 strings), gold (index of the right one)}`."
+    "Up to `n` held-out additions as multiple choice: `{question, choices (4 strings), gold (the right one's index)}`."
     rng, out = random.Random(f'heldout-mcq:{digits}:{seed}'), []
     for a, b in _reserved_pairs(rng, digits):
+        if len(out) == n: break
         choices, gold = addition_choices(a, b, rng, digits)
         out.append({'question': addition_question(a, b), 'choices': choices, 'gold': gold})
-        if len(out) == n: return out
-    raise ValueError(f'only {len(out)} held-out {digits}-digit problems exist, asked for {n}')
+    return out
