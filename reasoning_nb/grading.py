@@ -151,7 +151,7 @@ def _tiny_items(task, n, seed):
     if task == 'tiny-add-mix':  # 2- and 3-digit alternating: two lengths of thinking
         two, three = heldout_additions((n + 1) // 2, 2, seed), heldout_additions(n // 2 + 1, 3, seed)
         return [x for pair in zip(two, three) for x in pair][:n]
-    return heldout_additions(n, digits=_DIGITS[task], seed=seed)  # up to n: only 32 one-digit sums are held out
+    return heldout_additions(n, digits=_DIGITS[task], seed=seed)  # up to n: few one-digit sums exist
 
 def load_task(task, n=200, seed=0):
     "Up to `n` items of a task named in `TASK_NAMES` (`tiny-*` are generated here) or of a local JSONL file."

@@ -267,8 +267,7 @@ def _addition_mcqs(rng, n, digits, on_ratio):
 
 def _one_digit_additions(rng):
     "Every non-reserved 1-digit sum in both modes: the easy problems a model should answer without thinking."
-    held = set(reserved_pairs(1))
-    pairs = [(a, b) for a in _span(1) for b in _span(1) if (a, b) not in held]
+    pairs = [(a, b) for a in _span(1) for b in _span(1) if not is_reserved(a, b)]
     return [addition_record(a, b, mode, **_meta(rng, 'math', mode == 'on')) for a, b in pairs for mode in ('on', 'off')]
 
 def sample_records(seed:int=0, n_add:int=4000, n_add2:int=1000, on_ratio:float=0.7, n_other:int=100,
