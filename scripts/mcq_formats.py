@@ -1,0 +1,78 @@
+"""Try a multiple-choice format on the tiny tier: rebuild the sample with it, train lesson 01's recipe, score it.
+
+Lesson 03's multiple-choice section shows the tiny model picking letters no better than a guess. This script is how
+other MCQ layouts were measured: it swaps `tasks.mcq_prompt` / `tasks.mcq_thinking` for a variant, rebuilds the sample
+(only the MCQ rows change), trains the tiny recipe on it and scores held-out MCQ and 3-digit additions, on and off.
+One variant takes about 5 minutes on 2 cores (`--steps` more: longer).
+Run: `python scripts/mcq_formats.py qfirst_swap --out /tmp/mcq [--steps 600]`.
+"""
+import argparse, collections, time
+from pathlib import Path
+import torch
+import reasoning_nb.tasks as T, reasoning_nb.evaluate as E, reasoning_nb.grading as G
+from reasoning_nb.runs import train, load_trained
+from reasoning_nb.train import train_config
+
+
+def prompt_question_first(question, choices):
+    "The question, the lettered choices, then the instruction (the shipped prompt puts the question last)."
+    ls = T.LETTERS[:len(choices)]
+    opts = '\n'.join(f'{l}. {c}' for l, c in zip(ls, choices))
+    return (f'{question}\n\n{opts}\n\nChoose the best answer. End your response with "The final answer is [letter]", '
+            f'where [letter] is one of {", ".join(ls)}.')
+
+
+def thinking_yes_no(a, b, choices):
+    "The column trace, then one `A. 1252 no` / `D. 1254 yes` line per choice."
+    s = str(a + b)
+    return T.addition_trace(a, b) + [f'{l}. {c} {"yes" if c == s else "no"}' for l, c in zip(T.LETTERS, choices)]
+
+
+def thinking_swapped(a, b, choices):
+    "The column trace, each choice restated number first (`1252 A`), then the sum and its letter (`1254 D`)."
+    s = str(a + b)
+    return (T.addition_trace(a, b) + [f'{c} {l}' for l, c in zip(T.LETTERS, choices)]
+            + [f'{s} {T.LETTERS[choices.index(s)]}'])
+
+
+VARIANTS = {'current': (None, None), 'qfirst': (prompt_question_first, None),
+            'qfirst_yesno': (prompt_question_first, thinking_yes_no),
+            'qfirst_swap': (prompt_question_first, thinking_swapped)}
+
+
+def use_variant(name):
+    "Patch the prompt and thinking of variant `name` into every module that builds or reads MCQ prompts."
+    prompt, thinking = VARIANTS[name]
+    if prompt: T.mcq_prompt = E.mcq_prompt = G.mcq_prompt = prompt
+    if thinking: T.mcq_thinking = thinking
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('variant', choices=sorted(VARIANTS))
+    p.add_argument('--out', default='runs/mcq_formats', help='folder for the sample and the run')
+    p.add_argument('--steps', type=int, default=None, help="training steps (default: the tiny recipe's)")
+    p.add_argument('--threads', type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    use_variant(args.variant)
+    out = Path(args.out) / args.variant
+    path = T.write_jsonl(T.sample_records(), out / 'sample.jsonl')
+    t0 = time.perf_counter()
+    overrides = {'max_steps': args.steps} if args.steps else {}
+    train(train_config('tiny', **overrides), data=str(path), out=out / 'run', progress=False)
+    print(f'trained in {time.perf_counter() - t0:.0f} s', flush=True)
+    model, tok = load_trained(out / 'run')
+    for task, n in [('tiny-mcq', 200), ('tiny-add', 100)]:
+        items = G.load_task(task, n)
+        for mode in ['on', 'off']:
+            r = E.evaluate(model, tok, items, mode, max_new_tokens=120)
+            s = r['summary']
+            print(f"{args.variant} {task} {mode}: {100 * s['accuracy']:.1f}% "
+                  f"[{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]", flush=True)
+            if task == 'tiny-mcq': print('  letters:', dict(collections.Counter(x['extracted'] for x in r['records'])))
+            if mode == 'on': print('  first reply:', repr(r['records'][0]['reply']))
+
+
+if __name__ == '__main__':
+    main()
