@@ -35,14 +35,50 @@ def thinking_swapped(a, b, choices):
             + [f'{s} {T.LETTERS[choices.index(s)]}'])
 
 
+def thinking_scan(a, b, choices):
+    "The column trace, the sum, then one `A. 1252 no` line per choice, stopping at the one that holds it (`yes`)."
+    s = str(a + b)
+    k = choices.index(s)
+    return (T.addition_trace(a, b) + [s]
+            + [f'{l}. {c} {"yes" if c == s else "no"}' for l, c in zip(T.LETTERS[:k + 1], choices)])
+
+
+def thinking_scan_pair(a, b, choices):
+    "Like `thinking_scan`, with the sum beside each choice (`A. 1252 1254 no`) so the comparison sits in one line."
+    s = str(a + b)
+    k = choices.index(s)
+    return (T.addition_trace(a, b) + [s]
+            + [f'{l}. {c} {s} {"yes" if c == s else "no"}' for l, c in zip(T.LETTERS[:k + 1], choices)])
+
+
+def sorted_choices(step):
+    "Choices as four numbers `step` apart in increasing order, the sum at a random place among them."
+    def choices(a, b, rng, digits=3):
+        s = a + b
+        k = min(rng.randrange(4), s // step)
+        cs = [s - step * k + step * i for i in range(4)]
+        return [str(c) for c in cs], k
+    return choices
+
+
+def thinking_offset(a, b, choices):
+    "The column trace, then how far the sum is from the first choice, which names the letter: `1254-1234=20 so C`."
+    s, first = a + b, int(choices[0])
+    return T.addition_trace(a, b) + [f'{s}-{first}={s - first} so {T.LETTERS[choices.index(str(s))]}']
+
+
 VARIANTS = {'current': (None, None), 'qfirst': (prompt_question_first, None),
             'qfirst_yesno': (prompt_question_first, thinking_yes_no),
-            'qfirst_swap': (prompt_question_first, thinking_swapped)}
+            'qfirst_swap': (prompt_question_first, thinking_swapped),
+            'scan': (prompt_question_first, thinking_scan), 'scan_pair': (prompt_question_first, thinking_scan_pair),
+            'sorted1': (prompt_question_first, thinking_offset, sorted_choices(1)),
+            'sorted10': (prompt_question_first, thinking_offset, sorted_choices(10))}
 
 
 def use_variant(name):
     "Patch the prompt and thinking of variant `name` into every module that builds or reads MCQ prompts."
-    prompt, thinking = VARIANTS[name]
+    prompt, thinking, *choices = VARIANTS[name]
+    if choices: T.addition_choices = choices[0]
     if prompt: T.mcq_prompt = E.mcq_prompt = G.mcq_prompt = prompt
     if thinking: T.mcq_thinking = thinking
 
