@@ -5,7 +5,7 @@ number among lettered choices, so this script adds that skill to the tiny base's
 examples), builds the base, scores the lookup on 200 fresh prompts, then trains lesson 01's recipe on the bundled
 sample (plus lookup rows among the chat tasks) and scores held-out MCQ and 3-digit sums, on and off.
 About 10 minutes to build the base and 6 to train, on one thread.
-Run: `python scripts/mcq_base_lookup.py 0.25 --out /tmp/lookup`.
+Run: `python scripts/mcq_base_lookup.py 0.25 --out /tmp/lookup [--variant sorted1]` (a second variant reuses the base).
 """
 import argparse, collections, random, time
 from pathlib import Path
@@ -13,6 +13,7 @@ import torch
 import reasoning_nb.tasks as T, reasoning_nb.models as M, reasoning_nb.evaluate as E, reasoning_nb.grading as G
 from reasoning_nb.runs import train, load_trained
 from reasoning_nb.train import train_config
+from mcq_formats import use_variant
 
 
 def lookup_task(rng):
@@ -52,6 +53,7 @@ def lookup_accuracy(path, n=200):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('share', type=float, help='fraction of the base mix that is lookups, e.g. 0.25')
+    p.add_argument('--variant', default='current', help='an MCQ layout from scripts/mcq_formats.py')
     p.add_argument('--out', default='runs/mcq_base_lookup')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--base-steps', type=int, default=1000, help="the base's training steps (1000 as shipped)")
@@ -61,11 +63,15 @@ def main():
     with_lookup(args.share)
     root = Path(args.out) / f'share{args.share}'
     t0 = time.perf_counter()
-    M.build_tiny(root / 'assets' / 'tiny', steps=args.base_steps, threads=args.threads, verbose=False)
+    base = root / 'assets' / 'tiny'
+    if not (base / 'model.safetensors').exists():  # a second variant reuses the base
+        M.build_tiny(base, steps=args.base_steps, threads=args.threads, verbose=False)
     print(f'base built in {time.perf_counter() - t0:.0f} s', flush=True)
     M.ASSETS = root / 'assets'  # the tiny preset now resolves to this base
-    acc, letters = lookup_accuracy(root / 'assets' / 'tiny')
+    acc, letters = lookup_accuracy(base)
     print(f'base lookup accuracy {100 * acc:.1f}%, letters {dict(letters)}', flush=True)
+    use_variant(args.variant)  # the base is built with the shipped MCQ layout; only the recipe's data changes
+    root = root / args.variant
     path = T.write_jsonl(T.sample_records(), root / 'sample.jsonl')
     overrides = {'max_steps': args.steps} if args.steps else {}
     train(train_config('tiny', **overrides), data=str(path), out=root / 'run', progress=False)
