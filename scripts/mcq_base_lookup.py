@@ -10,19 +10,16 @@ Run: `python scripts/mcq_base_lookup.py 0.25 --out /tmp/lookup [--variant sorted
 import argparse, collections, random, time
 from pathlib import Path
 import torch
-import reasoning_nb.tasks as T, reasoning_nb.models as M, reasoning_nb.evaluate as E, reasoning_nb.grading as G
-from reasoning_nb.runs import train, load_trained
-from reasoning_nb.train import train_config
-from mcq_formats import use_variant
+import reasoning_nb.tasks as T, reasoning_nb.models as M
+from mcq_formats import train_and_score, use_variant
 
 
 def lookup_task(rng):
     "A number and four lettered choices (it and three near misses, as in the addition MCQ); the answer is its letter."
     s = rng.randint(100, 1998)
-    cs = [s] + rng.sample([s - 2, s - 1, s + 1, s + 2], 3)
-    rng.shuffle(cs)
-    letter = T.LETTERS[cs.index(s)]
-    return T.mcq_prompt(f'Which choice is {s}?', [str(c) for c in cs]), [f'{s} is {letter}'], T.mcq_answer(letter)
+    choices, gold = T.addition_choices(s, 0, rng)  # choices for the sum s+0: s and three near misses
+    letter = T.LETTERS[gold]
+    return T.mcq_prompt(f'Which choice is {s}?', choices), [f'{s} is {letter}'], T.mcq_answer(letter)
 
 
 def with_lookup(share):
@@ -71,18 +68,7 @@ def main():
     acc, letters = lookup_accuracy(base)
     print(f'base lookup accuracy {100 * acc:.1f}%, letters {dict(letters)}', flush=True)
     use_variant(args.variant)  # the base is built with the shipped MCQ layout; only the recipe's data changes
-    root = root / args.variant
-    path = T.write_jsonl(T.sample_records(), root / 'sample.jsonl')
-    overrides = {'max_steps': args.steps} if args.steps else {}
-    train(train_config('tiny', **overrides), data=str(path), out=root / 'run', progress=False)
-    model, tok = load_trained(root / 'run')
-    for task, n in [('tiny-mcq', 200), ('tiny-add', 100)]:
-        items = G.load_task(task, n)
-        for mode in ['on', 'off']:
-            r = E.evaluate(model, tok, items, mode, max_new_tokens=120)
-            s = r['summary']
-            print(f"{task} {mode}: {100 * s['accuracy']:.1f}% [{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]")
-            if task == 'tiny-mcq': print('  letters:', dict(collections.Counter(x['extracted'] for x in r['records'])))
+    train_and_score(root / args.variant, args.steps)
 
 
 if __name__ == '__main__':

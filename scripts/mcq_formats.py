@@ -35,20 +35,23 @@ def thinking_swapped(a, b, choices):
             + [f'{s} {T.LETTERS[choices.index(s)]}'])
 
 
-def thinking_scan(a, b, choices):
-    "The column trace, the sum, then one `A. 1252 no` line per choice, stopping at the one that holds it (`yes`)."
+def _scan(a, b, choices, with_sum):
+    "The column trace, the sum, then one line per choice up to the one that holds it, ending `no` or `yes`."
     s = str(a + b)
     k = choices.index(s)
+    beside = f' {s}' if with_sum else ''
     return (T.addition_trace(a, b) + [s]
-            + [f'{l}. {c} {"yes" if c == s else "no"}' for l, c in zip(T.LETTERS[:k + 1], choices)])
+            + [f'{l}. {c}{beside} {"yes" if c == s else "no"}' for l, c in zip(T.LETTERS[:k + 1], choices)])
+
+
+def thinking_scan(a, b, choices):
+    "The column trace, the sum, then one `A. 1252 no` line per choice, stopping at the one that holds it (`yes`)."
+    return _scan(a, b, choices, with_sum=False)
 
 
 def thinking_scan_pair(a, b, choices):
     "Like `thinking_scan`, with the sum beside each choice (`A. 1252 1254 no`) so the comparison sits in one line."
-    s = str(a + b)
-    k = choices.index(s)
-    return (T.addition_trace(a, b) + [s]
-            + [f'{l}. {c} {s} {"yes" if c == s else "no"}' for l, c in zip(T.LETTERS[:k + 1], choices)])
+    return _scan(a, b, choices, with_sum=True)
 
 
 def sorted_choices(step):
@@ -83,6 +86,25 @@ def use_variant(name):
     if thinking: T.mcq_thinking = thinking
 
 
+def train_and_score(out, steps=None, label=''):
+    "Write the sample to `out`, train the tiny recipe on it (`steps`: its own by default), print MCQ and sum scores."
+    path = T.write_jsonl(T.sample_records(), out / 'sample.jsonl')
+    t0 = time.perf_counter()
+    overrides = {'max_steps': steps} if steps else {}
+    train(train_config('tiny', **overrides), data=str(path), out=out / 'run', progress=False)
+    print(f'trained in {time.perf_counter() - t0:.0f} s', flush=True)
+    model, tok = load_trained(out / 'run')
+    for task, n in [('tiny-mcq', 200), ('tiny-add', 100)]:
+        items = G.load_task(task, n)
+        for mode in ['on', 'off']:
+            r = E.evaluate(model, tok, items, mode, max_new_tokens=120)
+            s = r['summary']
+            print(f"{label}{task} {mode}: {100 * s['accuracy']:.1f}% "
+                  f"[{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]", flush=True)
+            if task == 'tiny-mcq': print('  letters:', dict(collections.Counter(x['extracted'] for x in r['records'])))
+            if mode == 'on': print('  first reply:', repr(r['records'][0]['reply']))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('variant', choices=sorted(VARIANTS))
@@ -92,23 +114,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     use_variant(args.variant)
-    out = Path(args.out) / args.variant
-    path = T.write_jsonl(T.sample_records(), out / 'sample.jsonl')
-    t0 = time.perf_counter()
-    overrides = {'max_steps': args.steps} if args.steps else {}
-    train(train_config('tiny', **overrides), data=str(path), out=out / 'run', progress=False)
-    print(f'trained in {time.perf_counter() - t0:.0f} s', flush=True)
-    model, tok = load_trained(out / 'run')
-    for task, n in [('tiny-mcq', 200), ('tiny-add', 100)]:
-        items = G.load_task(task, n)
-        for mode in ['on', 'off']:
-            r = E.evaluate(model, tok, items, mode, max_new_tokens=120)
-            s = r['summary']
-            print(f"{args.variant} {task} {mode}: {100 * s['accuracy']:.1f}% "
-                  f"[{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]", flush=True)
-            if task == 'tiny-mcq': print('  letters:', dict(collections.Counter(x['extracted'] for x in r['records'])))
-            if mode == 'on': print('  first reply:', repr(r['records'][0]['reply']))
-
+    train_and_score(Path(args.out) / args.variant, args.steps, label=f'{args.variant} ')
 
 if __name__ == '__main__':
     main()
