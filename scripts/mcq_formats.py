@@ -4,7 +4,7 @@ Lesson 03's multiple-choice section shows the tiny model picking letters no bett
 other MCQ layouts were measured: it swaps `tasks.mcq_prompt` / `tasks.mcq_thinking` for a variant, rebuilds the sample
 (only the MCQ rows change), trains the tiny recipe on it and scores held-out MCQ and 3-digit additions, on and off.
 One variant takes about 5 minutes on 2 cores (`--steps` more: longer).
-Run: `python scripts/mcq_formats.py qfirst_swap --out /tmp/mcq [--steps 600]`.
+Run: `python scripts/mcq_formats.py countback --out /tmp/mcq [--steps 800] [--n-mcq 4000] [--seed 1]`.
 """
 import argparse, collections, time
 from pathlib import Path
@@ -70,12 +70,24 @@ def thinking_offset(a, b, choices):
     return T.addition_trace(a, b) + [f'{s}-{first}={s - first} so {T.LETTERS[choices.index(str(s))]}']
 
 
+def thinking_countback(a, b, choices):
+    """The column trace, then the last choice's last digit minus the sum's (borrowing ten), which names the letter.
+
+    With consecutive increasing choices (`sorted_choices(1)`) every step is a digit read at a fixed place (the last
+    choice ends just before the question; the sum's last digit ends the first trace line) or one-digit arithmetic:
+    `D: 08-6=2 so B`. Nothing has to match a whole number against the choices."""
+    s, d = (a + b) % 10, int(choices[-1][-1])
+    top = d + 10 if d < s else d
+    return T.addition_trace(a, b) + [f'D: {top:02d}-{s}={top - s} so {T.LETTERS[choices.index(str(a + b))]}']
+
+
 VARIANTS = {'current': (None, None), 'qfirst': (prompt_question_first, None),
             'qfirst_yesno': (prompt_question_first, thinking_yes_no),
             'qfirst_swap': (prompt_question_first, thinking_swapped),
             'scan': (prompt_question_first, thinking_scan), 'scan_pair': (prompt_question_first, thinking_scan_pair),
             'sorted1': (prompt_question_first, thinking_offset, sorted_choices(1)),
-            'sorted10': (prompt_question_first, thinking_offset, sorted_choices(10))}
+            'sorted10': (prompt_question_first, thinking_offset, sorted_choices(10)),
+            'countback': (None, thinking_countback, sorted_choices(1))}
 
 
 def use_variant(name):
@@ -86,11 +98,11 @@ def use_variant(name):
     if thinking: T.mcq_thinking = thinking
 
 
-def train_and_score(out, steps=None, label=''):
+def train_and_score(out, steps=None, label='', n_mcq=None, seed=0):
     "Write the sample to `out`, train the tiny recipe on it (`steps`: its own by default), print MCQ and sum scores."
-    path = T.write_jsonl(T.sample_records(), out / 'sample.jsonl')
+    path = T.write_jsonl(T.sample_records(**({'n_mcq': n_mcq} if n_mcq else {})), out / 'sample.jsonl')
     t0 = time.perf_counter()
-    overrides = {'max_steps': steps} if steps else {}
+    overrides = {'seed': seed, **({'max_steps': steps} if steps else {})}
     train(train_config('tiny', **overrides), data=str(path), out=out / 'run', progress=False)
     print(f'trained in {time.perf_counter() - t0:.0f} s', flush=True)
     model, tok = load_trained(out / 'run')
@@ -110,11 +122,13 @@ def main():
     p.add_argument('variant', choices=sorted(VARIANTS))
     p.add_argument('--out', default='runs/mcq_formats', help='folder for the sample and the run')
     p.add_argument('--steps', type=int, default=None, help="training steps (default: the tiny recipe's)")
+    p.add_argument('--n-mcq', type=int, default=None, help="multiple-choice rows in the sample (default: the sample's)")
+    p.add_argument('--seed', type=int, default=0, help='training seed (LoRA init and data order)')
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     use_variant(args.variant)
-    train_and_score(Path(args.out) / args.variant, args.steps, label=f'{args.variant} ')
+    train_and_score(Path(args.out) / args.variant, args.steps, f'{args.variant} ', args.n_mcq, args.seed)
 
 if __name__ == '__main__':
     main()
