@@ -79,7 +79,8 @@ def thinking_countback(a, b, choices):
     `D: 08-6=2 so B`. Nothing has to match a whole number against the choices."""
     s, d = (a + b) % 10, int(choices[-1][-1])
     top = d + 10 if d < s else d
-    return T.addition_trace(a, b) + [f'D: {top:02d}-{s}={top - s} so {T.LETTERS[choices.index(str(a + b))]}']
+    last, letter = T.LETTERS[len(choices) - 1], T.LETTERS[choices.index(str(a + b))]
+    return T.addition_trace(a, b) + [f'{last}: {top:02d}-{s}={top - s} so {letter}']
 
 
 VARIANTS = {'current': (None, None), 'qfirst': (prompt_question_first, None),
