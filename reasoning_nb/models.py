@@ -166,7 +166,8 @@ def build_tiny(out_dir, seed:int=0, steps:int=1000, batch_size:int=64, lr:float=
         model.save_pretrained(out_dir, safe_serialization=True)
         tok.save_pretrained(out_dir)
         info = dict(seed=seed, steps=steps, stop_after=stop_after, batch_size=batch_size, lr=lr, threads=threads,
-                    params=model.num_parameters(), seconds=round(time.time() - t0, 1), torch=torch.__version__, log=log)
+                    params=model.num_parameters(), seconds=round(time.time() - t0, 1), torch=torch.__version__,
+                    cpu=torch.backends.cpu.get_cpu_capability(), log=log)  # cpu: the vector kernels torch used
         (out_dir/'build_info.json').write_text(json.dumps(info, indent=1))
         return out_dir
     finally: torch.set_num_threads(old_threads)

@@ -1,5 +1,12 @@
 """The shipped tiny base (reasoning_nb/assets/tiny) is reproducible: rebuilding it with the seed and settings recorded in
-its build_info.json gives the same tokenizer, the same loss curve and the same weights.
+its build_info.json gives the same tokenizer, config and first loss, and the same loss curve up to CPU kernel rounding.
+
+Why a tolerance on the curve: torch picks its float kernels by the CPU's vector instructions, and 1,000 training steps
+amplify their rounding. Measured on one AMD EPYC machine, forcing each kernel set with ATEN_CPU_CAPABILITY (step-50 loss;
+shipped: 0.9327): AVX-512 0.9028, AVX2 0.9373, default 0.9300. Over the full build, AVX-512 and AVX2 stay within 0.030
+and 0.063 of the shipped curve (mean 0.009 and 0.012) and end 0.009 from its last loss, on weights that differ
+(relative L2 distance 0.62): the same quality, a different solution. Bit-identical builds on one machine are checked by
+test_short_build_is_deterministic. The step-1 loss (before any update) matches on every kernel set to 1e-4.
 
 The full rebuild (1,000 steps, one torch thread) takes ~6 min on an idle 2-core machine and much longer on a busy one;
 set REASONING_NB_SKIP_FULL_REBUILD=1 to skip it. The first-100-steps check below covers the same code path in ~40 s."""
@@ -22,6 +29,15 @@ def _config(d):
     cfg.pop('transformers_version', None)
     return cfg
 
+KERNEL_SPREAD = 0.1  # per logged loss; measured at most 0.063 across CPU kernel sets (see above)
+
+def _check_curve(log, ref):
+    "`log` starts exactly where the shipped curve `ref` starts and stays within the kernels' spread of it."
+    assert [r['step'] for r in log] == [r['step'] for r in ref]
+    losses, shipped = [r['loss'] for r in log], [r['loss'] for r in ref]
+    assert losses[0] == pytest.approx(shipped[0], abs=1e-3), 'step 1 (no update yet) differs: other init, data or model'
+    assert losses == pytest.approx(shipped, abs=KERNEL_SPREAD)
+
 def _rebuild(out, **kw):
     return build_tiny(out, seed=INFO['seed'], steps=INFO['steps'], batch_size=INFO['batch_size'], lr=INFO['lr'],
                       threads=INFO['threads'], verbose=False, **kw)
@@ -41,16 +57,18 @@ def test_rebuild_start_matches_shipped(tmp_path):
     assert _config(out) == _config(SHIPPED)
     log = json.loads((out/'build_info.json').read_text())['log']
     assert [r['step'] for r in log] == [1, 50, 100]
-    assert [r['loss'] for r in log] == pytest.approx([r['loss'] for r in INFO['log'][:3]], abs=1e-3)
+    _check_curve(log, INFO['log'][:3])
 
 @pytest.mark.skipif(bool(os.environ.get('REASONING_NB_SKIP_FULL_REBUILD')), reason='REASONING_NB_SKIP_FULL_REBUILD is set')
 def test_tiny_rebuild_matches_shipped(tmp_path):
-    "A full rebuild reproduces the shipped loss curve and weights within a small tolerance."
+    "A full rebuild follows the shipped loss curve and ends where it ended (weights may differ across CPU kernels)."
     out = _rebuild(tmp_path/'tiny')
     assert (out/'tokenizer.json').read_text() == (SHIPPED/'tokenizer.json').read_text()
     log = json.loads((out/'build_info.json').read_text())['log']
-    assert [r['loss'] for r in log] == pytest.approx([r['loss'] for r in INFO['log']], abs=1e-3)
-    assert _max_diff(load_file(out/'model.safetensors'), load_file(SHIPPED/'model.safetensors')) < 1e-4
+    _check_curve(log, INFO['log'])
+    mean_gap = sum(abs(a['loss'] - b['loss']) for a, b in zip(log, INFO['log'])) / len(log)
+    assert mean_gap < 0.03, mean_gap  # measured 0.009-0.012 across kernel sets
+    assert log[-1]['loss'] == pytest.approx(INFO['log'][-1]['loss'], abs=0.03)  # measured 0.009
 
 
 def test_tiny_path_builds_once_into_the_cache(tmp_path, monkeypatch):
