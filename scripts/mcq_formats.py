@@ -100,11 +100,11 @@ def use_variant(name):
     if thinking: T.mcq_thinking = thinking
 
 
-def train_and_score(out, steps=None, label='', n_mcq=None, seed=0):
+def train_and_score(out, steps=None, label='', n_mcq=None, seed=0, batch_size=None):
     "Write the sample to `out`, train the tiny recipe on it (`steps`: its own by default), print MCQ and sum scores."
     path = T.write_jsonl(T.sample_records(**({'n_mcq': n_mcq} if n_mcq else {})), out / 'sample.jsonl')
     t0 = time.perf_counter()
-    overrides = {'seed': seed, **({'max_steps': steps} if steps else {})}
+    overrides = {'seed': seed, **({'max_steps': steps} if steps else {}), **({'batch_size': batch_size} if batch_size else {})}
     train(train_config('tiny', **overrides), data=str(path), out=out / 'run', progress=False)
     print(f'trained in {time.perf_counter() - t0:.0f} s', flush=True)
     model, tok = load_trained(out / 'run')
@@ -126,11 +126,12 @@ def main():
     p.add_argument('--steps', type=int, default=None, help="training steps (default: the tiny recipe's)")
     p.add_argument('--n-mcq', type=int, default=None, help="multiple-choice rows in the sample (default: the sample's)")
     p.add_argument('--seed', type=int, default=0, help='training seed (LoRA init and data order)')
+    p.add_argument('--batch-size', type=int, default=None, help="sequences per step (default: the tiny recipe's)")
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     use_variant(args.variant)
-    train_and_score(Path(args.out) / args.variant, args.steps, f'{args.variant} ', args.n_mcq, args.seed)
+    train_and_score(Path(args.out) / args.variant, args.steps, f'{args.variant} ', args.n_mcq, args.seed, args.batch_size)
 
 if __name__ == '__main__':
     main()
