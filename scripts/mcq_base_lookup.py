@@ -68,7 +68,7 @@ def main():
     acc, letters = lookup_accuracy(base)
     print(f'base lookup accuracy {100 * acc:.1f}%, letters {dict(letters)}', flush=True)
     use_variant(args.variant)  # the base is built with the shipped MCQ layout; only the recipe's data changes
-    train_and_score(root / args.variant, args.steps)
+    train_and_score(root / args.variant, **({'max_steps': args.steps} if args.steps else {}))
 
 
 if __name__ == '__main__':

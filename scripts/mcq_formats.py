@@ -11,7 +11,7 @@ import argparse, collections, time
 from pathlib import Path
 import torch
 import reasoning_nb.tasks as T, reasoning_nb.evaluate as E, reasoning_nb.grading as G
-from reasoning_nb.runs import train, load_trained
+from reasoning_nb.runs import train, load_trained, add_recipe_flags, recipe_overrides
 from reasoning_nb.train import train_config
 
 
@@ -100,11 +100,10 @@ def use_variant(name):
     if thinking: T.mcq_thinking = thinking
 
 
-def train_and_score(out, steps=None, label='', n_mcq=None, seed=0, batch_size=None):
-    "Write the sample to `out`, train the tiny recipe on it (`steps`: its own by default), print MCQ and sum scores."
+def train_and_score(out, label='', n_mcq=None, **overrides):
+    "Write the sample to `out`, train the tiny recipe on it (with `overrides`), print MCQ and sum scores."
     path = T.write_jsonl(T.sample_records(**({'n_mcq': n_mcq} if n_mcq else {})), out / 'sample.jsonl')
     t0 = time.perf_counter()
-    overrides = {'seed': seed, **({'max_steps': steps} if steps else {}), **({'batch_size': batch_size} if batch_size else {})}
     train(train_config('tiny', **overrides), data=str(path), out=out / 'run', progress=False)
     print(f'trained in {time.perf_counter() - t0:.0f} s', flush=True)
     model, tok = load_trained(out / 'run')
@@ -119,19 +118,22 @@ def train_and_score(out, steps=None, label='', n_mcq=None, seed=0, batch_size=No
             if mode == 'on': print('  first reply:', repr(r['records'][0]['reply']))
 
 
+RECIPE_FLAGS = dict(lr=float, min_lr_rate=float, batch_size=int, r=int, lora_alpha=int)  # more recipe knobs to try
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('variant', choices=sorted(VARIANTS))
     p.add_argument('--out', default='runs/mcq_formats', help='folder for the sample and the run')
-    p.add_argument('--steps', type=int, default=None, help="training steps (default: the tiny recipe's)")
     p.add_argument('--n-mcq', type=int, default=None, help="multiple-choice rows in the sample (default: the sample's)")
+    p.add_argument('--steps', type=int, dest='max_steps', help="training steps (default: the tiny recipe's)")
     p.add_argument('--seed', type=int, default=0, help='training seed (LoRA init and data order)')
-    p.add_argument('--batch-size', type=int, default=None, help="sequences per step (default: the tiny recipe's)")
-    p.add_argument('--threads', type=int, default=2)
+    add_recipe_flags(p, RECIPE_FLAGS, None)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    overrides = recipe_overrides(args, {'max_steps': int, 'seed': int, **RECIPE_FLAGS})
+    if not args.threads: torch.set_num_threads(2)
     use_variant(args.variant)
-    train_and_score(Path(args.out) / args.variant, args.steps, f'{args.variant} ', args.n_mcq, args.seed, args.batch_size)
+    train_and_score(Path(args.out) / args.variant, f'{args.variant} ', args.n_mcq, **overrides)
 
 if __name__ == '__main__':
     main()
