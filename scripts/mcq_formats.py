@@ -10,7 +10,6 @@ Run: `python scripts/mcq_formats.py countback --out /tmp/mcq [--steps 800] [--n-
 """
 import argparse, collections, time
 from pathlib import Path
-import torch
 import reasoning_nb.tasks as T, reasoning_nb.evaluate as E, reasoning_nb.grading as G
 from reasoning_nb.runs import train, load_trained, add_recipe_flags, recipe_overrides
 from reasoning_nb.train import train_config
@@ -132,7 +131,6 @@ def main():
     add_recipe_flags(p, RECIPE_FLAGS, None)
     args = p.parse_args()
     overrides = recipe_overrides(args, {'max_steps': int, 'seed': int, **RECIPE_FLAGS})
-    if not args.threads: torch.set_num_threads(2)
     use_variant(args.variant)
     train_and_score(Path(args.out) / args.variant, f'{args.variant} ', args.n_mcq, **overrides)
 
