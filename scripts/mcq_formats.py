@@ -5,7 +5,8 @@ other MCQ layouts were measured: it swaps `tasks.mcq_prompt` / `tasks.mcq_thinki
 (only the MCQ rows change), trains the tiny recipe on it and scores held-out MCQ and 3-digit additions, on and off.
 One variant takes about 5 minutes on 2 cores (`--steps` more: longer). `countback` is the one layout measured to work:
 with `--n-mcq 4000 --steps 800` (twice the recipe's steps), not reliably with the recipe's 400 (lesson 03 says why);
-the same examples in half-size steps (`--steps 800 --batch-size 32`) or without lr decay (`--min-lr-rate 1.0`) fail.
+the same examples in half-size steps (`--steps 800 --batch-size 32`), without lr decay (`--min-lr-rate 1.0`) or with a
+larger LoRA (`--r 64 --lora-alpha 128`, which also breaks the additions) fail.
 Run: `python scripts/mcq_formats.py countback --out /tmp/mcq [--steps 800] [--n-mcq 4000] [--seed 1] [--lr ...]`.
 """
 import argparse, collections, time
