@@ -119,7 +119,7 @@ def train_and_score(out, label='', n_mcq=None, **overrides):
             if mode == 'on': print('  first reply:', repr(r['records'][0]['reply']))
 
 
-RECIPE_FLAGS = dict(lr=float, min_lr_rate=float, batch_size=int, r=int, lora_alpha=int)  # more recipe knobs to try
+RECIPE_FLAGS = dict(seed=int, lr=float, min_lr_rate=float, batch_size=int, r=int, lora_alpha=int)  # recipe knobs to try
 
 
 def main():
@@ -128,10 +128,9 @@ def main():
     p.add_argument('--out', default='runs/mcq_formats', help='folder for the sample and the run')
     p.add_argument('--n-mcq', type=int, default=None, help="multiple-choice rows in the sample (default: the sample's)")
     p.add_argument('--steps', type=int, dest='max_steps', help="training steps (default: the tiny recipe's)")
-    p.add_argument('--seed', type=int, default=0, help='training seed (LoRA init and data order)')
     add_recipe_flags(p, RECIPE_FLAGS, None)
     args = p.parse_args()
-    overrides = recipe_overrides(args, {'max_steps': int, 'seed': int, **RECIPE_FLAGS})
+    overrides = recipe_overrides(args, {'max_steps': int, **RECIPE_FLAGS})
     use_variant(args.variant)
     train_and_score(Path(args.out) / args.variant, f'{args.variant} ', args.n_mcq, **overrides)
 

@@ -2,11 +2,12 @@
 its build_info.json gives the same tokenizer, config and first loss, and the same loss curve up to CPU kernel rounding.
 
 Why a tolerance on the curve: torch picks its float kernels by the CPU's vector instructions, and 1,000 training steps
-amplify their rounding. Measured on one AMD EPYC machine, forcing each kernel set with ATEN_CPU_CAPABILITY (step-50 loss;
-shipped: 0.9327): AVX-512 0.9028, AVX2 0.9373, default 0.9300. Over the full build, AVX-512 and AVX2 stay within 0.030
-and 0.063 of the shipped curve (mean 0.009 and 0.012) and end 0.009 from its last loss, on weights that differ
-(relative L2 distance 0.62): a different solution at about the same loss. Bit-identical builds on one machine are checked by
-test_short_build_is_deterministic. The step-1 loss (before any update) matches on every kernel set to 1e-4.
+amplify their rounding. Measured on one AMD EPYC machine, forcing each kernel set with ATEN_CPU_CAPABILITY
+(step-50 loss; shipped: 0.9327): AVX-512 0.9028, AVX2 0.9373, default 0.9300. Over the full build, AVX-512 and AVX2
+stay within 0.030 and 0.063 of the shipped curve (mean 0.009 and 0.012) and end 0.009 from its last loss, on weights
+that differ (relative L2 distance 0.62): a different solution at about the same loss. Bit-identical builds on one
+machine are checked by test_short_build_is_deterministic. The step-1 loss (before any update) matches on every kernel
+set to 1e-4.
 
 The full rebuild (1,000 steps, one torch thread) takes ~6 min on an idle 2-core machine and much longer on a busy one;
 set REASONING_NB_SKIP_FULL_REBUILD=1 to skip it. The first-100-steps check below covers the same code path in ~40 s."""
